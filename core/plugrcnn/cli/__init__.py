@@ -1,0 +1,43 @@
+"""The `plugrcnn` command. Bad input ends in one line on stderr and exit status 2."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from plugrcnn.errors import PlugrcnnError
+
+# sub-command -> module with `add_arguments(parser)` and `run(args) -> int`
+COMMANDS = {
+    "heads": "plugrcnn.cli.heads",
+    "predict": "plugrcnn.cli.predict",
+    "convert": "plugrcnn.cli.convert",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="plugrcnn", description=__doc__)
+    subs = parser.add_subparsers(dest="command", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subs.add_parser(name, help=module.__doc__.splitlines()[0] if module.__doc__ else None,
+                              description=module.__doc__)
+        module.add_arguments(sub)
+        sub.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._module.run(args) or 0)
+    except PlugrcnnError as exc:
+        print(f"plugrcnn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"plugrcnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

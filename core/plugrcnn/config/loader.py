@@ -1,0 +1,229 @@
+"""Load a YAML config: follow `_base_`, apply `key.sub=value` overrides, check it against the schema.
+
+Every key remembers the file that set it (or "command line"), so an unknown key or a value of the
+wrong type is reported as `<file>: key model.rpn.nms_thresh: expected float, got 'high'`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from plugrcnn.errors import PlugrcnnError
+
+Provenance = dict[str, str]  # dotted key -> where it was set
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PlugrcnnError(f"{path}: cannot read config ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise PlugrcnnError(f"{path}:{where} config does not parse: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise PlugrcnnError(f"{path}: a config must be a mapping at top level, got {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict, update: dict, prov: Provenance, source: str, prefix: str = "") -> dict:
+    """Deep-merge `update` into a copy of `base`; mappings merge, everything else replaces."""
+    out = dict(base)
+    for key, value in update.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, prov, source, dotted + ".")
+        else:
+            out[key] = value
+            _record(prov, dotted, value, source)
+    return out
+
+
+def _record(prov: Provenance, dotted: str, value: Any, source: str) -> None:
+    prov[dotted] = source
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _record(prov, f"{dotted}.{key}", sub, source)
+
+
+def _load_tree(path: Path, prov: Provenance, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = path.resolve()
+    if path in seen:
+        chain = " -> ".join(str(p) for p in (*seen, path))
+        raise PlugrcnnError(f"{path}: `_base_` cycle: {chain}")
+    data = _read_yaml(path)
+    bases = data.pop("_base_", [])
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise PlugrcnnError(f"{path}: key _base_: expected a path or a list of paths")
+    merged: dict[str, Any] = {}
+    for base in bases:
+        base_path = (path.parent / base)
+        if not base_path.exists():
+            raise PlugrcnnError(f"{path}: key _base_: file {base} not found (looked at {base_path})")
+        merged = _merge(merged, _load_tree(base_path, prov, (*seen, path)), prov, str(base_path.resolve()))
+    return _merge(merged, data, prov, str(path))
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """`["model.rpn.nms_thresh=0.6", "model.heads.mask={}"]` -> a nested dict (values parsed as YAML)."""
+    tree: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise PlugrcnnError(f"command line: override {item!r} is not key=value")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = tree
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise PlugrcnnError(f"command line: override {item!r} conflicts with another override")
+        node[parts[-1]] = value
+    return tree
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None, schema: type | None = None) -> Any:
+    """Read `path` (+ its `_base_` chain), apply overrides, return a checked `schema` instance."""
+    from plugrcnn.config.schema import Config
+
+    schema = schema or Config
+    path = Path(path)
+    if not path.exists():
+        raise PlugrcnnError(f"{path}: config file not found")
+    prov: Provenance = {}
+    tree = _load_tree(path, prov)
+    if overrides:
+        tree = _merge(tree, parse_overrides(overrides), prov, "command line")
+    for reserved in ("provenance", "source"):
+        if reserved in tree:
+            raise PlugrcnnError(f"{prov.get(reserved, path)}: unknown key {reserved}")
+    cfg = structure(schema, tree, prov, default_source=str(path))
+    if hasattr(cfg, "provenance"):
+        cfg.provenance = prov
+        cfg.source = str(path)
+    return cfg
+
+
+def structure(schema: Any, value: Any, prov: Provenance | None = None, key: str = "",
+              default_source: str = "config") -> Any:
+    """Turn plain YAML data into `schema` (a dataclass or a typing annotation), checking types."""
+    prov = prov or {}
+    where = prov.get(key, default_source)
+    name = key or "(top level)"
+    if dataclasses.is_dataclass(schema) and isinstance(schema, type):
+        if isinstance(value, schema):
+            return value
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise PlugrcnnError(f"{where}: key {name}: expected a mapping, got {_show(value)}")
+        hints = typing.get_type_hints(schema)
+        fields = {f.name: f for f in dataclasses.fields(schema) if f.init}
+        unknown = [k for k in value if k not in fields]
+        if unknown:
+            bad = f"{key}.{unknown[0]}" if key else unknown[0]
+            raise PlugrcnnError(
+                f"{prov.get(bad, where)}: unknown key {bad} (known: {', '.join(sorted(fields))})")
+        kwargs = {k: structure(hints[k], v, prov, f"{key}.{k}" if key else k, default_source)
+                  for k, v in value.items()}
+        return schema(**kwargs)
+    return _structure_value(schema, value, prov, key, where, default_source)
+
+
+def _structure_value(tp: Any, value: Any, prov: Provenance, key: str, where: str,
+                     default_source: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    fail = PlugrcnnError(f"{where}: key {key}: expected {_type_name(tp)}, got {_show(value)}")
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return structure(arg, value, prov, key, default_source)
+            except PlugrcnnError:
+                continue
+        raise fail
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise PlugrcnnError(f"{where}: key {key}: expected one of {list(args)}, got {_show(value)}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise fail
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise fail
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise fail
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise fail
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise fail
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise PlugrcnnError(
+                    f"{where}: key {key}: expected {len(args)} values, got {len(value)}")
+            items = [structure(a, v, prov, f"{key}[{i}]", default_source)
+                     for i, (a, v) in enumerate(zip(args, value))]
+        else:
+            item_tp = args[0] if args else Any
+            items = [structure(item_tp, v, prov, f"{key}[{i}]", default_source)
+                     for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise fail
+        key_tp, val_tp = args if args else (Any, Any)
+        return {structure(key_tp, k, prov, key, default_source):
+                structure(val_tp, v, prov, f"{key}.{k}", default_source) for k, v in value.items()}
+    if isinstance(tp, type) and isinstance(value, tp):
+        return value
+    raise fail
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def to_dict(cfg: Any) -> Any:
+    """The inverse of `structure`: plain data, ready for YAML or JSON."""
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, (list, tuple)):
+        return [to_dict(v) for v in cfg]
+    if isinstance(cfg, dict):
+        return {k: to_dict(v) for k, v in cfg.items()}
+    return cfg

@@ -1,0 +1,1 @@
+"""Convert foreign checkpoints (torchvision) into plugrcnn state dicts."""

@@ -1,0 +1,270 @@
+"""A COCO-format data set: images plus validated annotations, category ids mapped to labels.
+
+Behaviour on bad input (issue 4, point 8), in one place:
+- a file that is not COCO: PlugrcnnError from `load_coco_json` (file, key, record index / id);
+- a bad annotation (unknown image or category, bad bbox / segmentation / keypoints, repeated
+  id, keypoints-merge conflict): skipped with a DatasetWarning naming the file, annotation id and
+  image id, and counted in `dataset.skipped[reason]` (the ids in `dataset.skipped_ids`); one
+  summary warning at the end of construction;
+- a missing image file: found at construction (a cheap existence check), the image and its
+  annotations skipped with a warning, counted in `dataset.skipped_images["missing_file"]`;
+- a corrupt image file, or one whose decoded size differs from the JSON's height / width: by
+  default found when loaded, and `__getitem__` raises PlugrcnnError naming the file and image
+  id; with `check_images=True` every image is decoded at construction and such an image is
+  skipped like a missing one (`skipped_images["corrupt_file"]`).
+Crowd annotations are kept (`iscrowd=1`: to be ignored, never foreground). Training skips images
+without a usable non-crowd annotation (counted in `num_images_without_annotations`, not a
+warning: COCO has such images by design); evaluation keeps every image.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from plugrcnn.data.coco_annotations import SkipLog, check_annotation, complete_annotation
+from plugrcnn.data.coco_json import (
+    CocoDict,
+    DatasetWarning,
+    load_coco_json,
+    merge_keypoints_into_instances,
+)
+from plugrcnn.errors import PlugrcnnError
+
+__all__ = ["CocoDataset", "DatasetWarning", "KeypointMetadata", "load_coco_json",
+           "infer_flip_pairs"]
+
+
+@dataclass(frozen=True)
+class KeypointMetadata:
+    """Keypoint names of one category, its skeleton (1-based pairs) and its left/right pairs."""
+
+    names: tuple[str, ...]
+    skeleton: tuple[tuple[int, int], ...]
+    flip_pairs: tuple[tuple[str, str], ...]
+
+
+def infer_flip_pairs(names: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """Pairs ("left_x", "right_x") for every left_* name whose right_* partner exists."""
+    present = set(names)
+    return tuple((name, "right_" + name[len("left_"):]) for name in names
+                 if name.startswith("left_") and "right_" + name[len("left_"):] in present)
+
+
+def _keypoint_metadata(category: dict[str, Any]) -> KeypointMetadata:
+    names = tuple(category["keypoints"])
+    flip_pairs = category.get("flip_pairs")
+    return KeypointMetadata(
+        names=names,
+        skeleton=tuple((int(a), int(b)) for a, b in category.get("skeleton") or ()),
+        flip_pairs=(tuple((str(a), str(b)) for a, b in flip_pairs) if flip_pairs is not None
+                    else infer_flip_pairs(names)),
+    )
+
+
+class CocoDataset(Dataset):
+    """COCO-format images and annotations; see the module docstring for bad-input handling.
+
+    Labels: the chosen category ids (all, sorted, by default; else `category_ids` in the given
+    order) become labels 1..K, 0 being the background.
+
+    Each item is {"image": uint8 (3, H, W) RGB, "image_id", "file_name", "height", "width",
+    "annotations": [validated COCO annotation with every original field, plus "label" (int)
+    and "box" (XYXY floats, clipped to the image)]}, passed through `transform` if given.
+    """
+
+    def __init__(
+        self,
+        coco: CocoDict,
+        image_root: str | Path,
+        *,
+        training: bool,
+        source: str = "<COCO dict>",
+        category_ids: Sequence[int] | None = None,
+        check_images: bool = False,
+        transform: Callable[[dict[str, Any]], Any] | None = None,
+        merge_conflicts: Sequence[tuple[dict[str, Any], str]] = (),
+    ) -> None:
+        self.image_root = Path(image_root)
+        self.training = training
+        self.source = source
+        self.transform = transform
+        self._log = SkipLog(source)
+        self._build_category_maps(coco["categories"], category_ids)
+        known_images = {image["id"]: image for image in coco["images"]}
+        available = self._available_images(known_images, check_images)
+        for annotation, detail in merge_conflicts:
+            self._log.skip_annotation(annotation, "merge_conflict", detail)
+        self._annotations = self._validated_annotations(coco["annotations"], known_images,
+                                                        available)
+        self.images = self._kept_images(available)
+        self._log.summarise()
+        self.skipped = self._log.annotations
+        self.skipped_ids = self._log.annotation_ids
+        self.skipped_images = self._log.images
+        self.skipped_image_ids = self._log.image_ids
+
+    @classmethod
+    def from_files(
+        cls,
+        instances_json: str | Path,
+        image_root: str | Path,
+        *,
+        keypoints_json: str | Path | None = None,
+        training: bool,
+        category_ids: Sequence[int] | None = None,
+        check_images: bool = False,
+        transform: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> CocoDataset:
+        """Load an instances file, merged with a person_keypoints-style file if given."""
+        instances_path = Path(instances_json)
+        coco = load_coco_json(instances_path)
+        source, conflicts = str(instances_path), []
+        if keypoints_json is not None:
+            keypoints_path = Path(keypoints_json)
+            coco, conflicts = merge_keypoints_into_instances(
+                coco, load_coco_json(keypoints_path), instances_path, keypoints_path)
+            source = f"{instances_path} + {keypoints_path}"
+        return cls(coco, image_root, training=training, source=source,
+                   category_ids=category_ids, check_images=check_images, transform=transform,
+                   merge_conflicts=conflicts)
+
+    def _build_category_maps(self, categories: list[dict[str, Any]],
+                             category_ids: Sequence[int] | None) -> None:
+        self.categories = {category["id"]: category for category in categories}
+        chosen = sorted(self.categories) if category_ids is None else list(category_ids)
+        for category_id in chosen:
+            if category_id not in self.categories:
+                raise PlugrcnnError(f"{self.source}: category id {category_id} asked for is not "
+                                    f"in the file's categories {sorted(self.categories)}")
+        if len(set(chosen)) != len(chosen):
+            raise PlugrcnnError(f"{self.source}: category ids {list(chosen)} repeat an id")
+        self.category_id_to_label = {cid: label for label, cid in enumerate(chosen, start=1)}
+        self.label_to_category_id = {label: cid for cid, label in
+                                     self.category_id_to_label.items()}
+        self.category_names = {label: self.categories[cid]["name"]
+                               for label, cid in self.label_to_category_id.items()}
+        self.keypoint_metadata = {label: _keypoint_metadata(self.categories[cid])
+                                  for label, cid in self.label_to_category_id.items()
+                                  if self.categories[cid].get("keypoints")}
+
+    @property
+    def num_classes(self) -> int:
+        """Foreground classes K (labels 1..K)."""
+        return len(self.label_to_category_id)
+
+    def _available_images(self, images: dict[int, dict[str, Any]],
+                          check_images: bool) -> dict[int, dict[str, Any]]:
+        available: dict[int, dict[str, Any]] = {}
+        for image_id in sorted(images):
+            image = images[image_id]
+            path = self.image_root / image["file_name"]
+            if not os.path.exists(path):
+                self._log.skip_image(image, str(path), "missing_file", "image file not found")
+                continue
+            if check_images:
+                try:
+                    self._decode(image)
+                except PlugrcnnError as error:
+                    self._log.skip_image(image, str(path), "corrupt_file", str(error))
+                    continue
+            available[image_id] = image
+        return available
+
+    def _validated_annotations(self, annotations: list[dict[str, Any]],
+                               known_images: dict[int, dict[str, Any]],
+                               available: dict[int, dict[str, Any]]) -> dict[int, list[dict]]:
+        by_image: dict[int, list[dict[str, Any]]] = {image_id: [] for image_id in available}
+        seen_ids: set[int] = set()
+        self.num_excluded_by_category = 0
+        for annotation in annotations:
+            image = known_images.get(annotation["image_id"])
+            category = self.categories.get(annotation["category_id"])
+            if annotation["id"] in seen_ids:
+                self._log.skip_annotation(annotation, "duplicate_id", "annotation id repeats")
+                continue
+            seen_ids.add(annotation["id"])
+            if image is None:
+                self._log.skip_annotation(annotation, "unknown_image", "image id "
+                                          f"{annotation['image_id']} is not in the images list")
+            elif category is None:
+                self._log.skip_annotation(annotation, "unknown_category", "category id "
+                                          f"{annotation['category_id']} is not in categories")
+            elif annotation["image_id"] not in available:
+                self._log.skip_annotation(annotation, "missing_image_file",
+                                          "its image was skipped", warn=False)
+            elif annotation["category_id"] not in self.category_id_to_label:
+                self.num_excluded_by_category += 1  # left out on purpose by category_ids
+            else:
+                problem = check_annotation(annotation, image, len(category.get("keypoints") or []))
+                if problem is not None:
+                    self._log.skip_annotation(annotation, *problem)
+                    continue
+                label = self.category_id_to_label[annotation["category_id"]]
+                by_image[image["id"]].append(
+                    complete_annotation(annotation, label, image["width"], image["height"]))
+        return by_image
+
+    def _kept_images(self, available: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+        if not self.training:
+            self.num_images_without_annotations = 0
+            return list(available.values())
+        kept = [image for image_id, image in available.items()
+                if any(not a["iscrowd"] for a in self._annotations[image_id])]
+        self.num_images_without_annotations = len(available) - len(kept)
+        return kept
+
+    @property
+    def image_ids(self) -> list[int]:
+        return [image["id"] for image in self.images]
+
+    def annotations_of(self, image_id: int) -> list[dict[str, Any]]:
+        """The validated annotations of one image (copies)."""
+        return [dict(annotation) for annotation in self._annotations[image_id]]
+
+    def _decode(self, image: dict[str, Any]) -> torch.Tensor:
+        path = self.image_root / image["file_name"]
+        try:
+            with Image.open(path) as opened:
+                # (H, W, 3) uint8 -> (3, H, W)
+                pixels = torch.from_numpy(np.array(opened.convert("RGB"))).permute(2, 0, 1)
+        except (OSError, SyntaxError, ValueError) as error:  # PIL's ways of saying "corrupt"
+            reason = (str(error).splitlines() or [type(error).__name__])[0]
+            raise PlugrcnnError(f"{path}: cannot decode image id {image['id']} ({reason}); "
+                                "replace the file or remove the image from the JSON") from None
+        if tuple(pixels.shape[1:]) != (image["height"], image["width"]):
+            raise PlugrcnnError(f"{path}: image id {image['id']} is {pixels.shape[1]}x"
+                                f"{pixels.shape[2]} pixels but {self.source} says "
+                                f"{image['height']}x{image['width']}; fix height/width")
+        return pixels.contiguous()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> Any:
+        image = self.images[index]
+        sample = {
+            "image": self._decode(image),
+            "image_id": image["id"],
+            "file_name": image["file_name"],
+            "height": image["height"],
+            "width": image["width"],
+            "annotations": self.annotations_of(image["id"]),
+        }
+        return self.transform(sample) if self.transform is not None else sample
+
+    def to_coco_dict(self) -> CocoDict:
+        """The ground truth as COCO would see it, for COCOeval: this data set's images, its
+        valid annotations (crowd included, without "label" / "box") and chosen categories."""
+        annotations = [{k: v for k, v in annotation.items() if k not in ("label", "box")}
+                       for image in self.images for annotation in self._annotations[image["id"]]]
+        categories = [self.categories[cid] for cid in self.category_id_to_label]
+        return {"images": list(self.images), "annotations": annotations,
+                "categories": categories}

@@ -1,0 +1,335 @@
+"""The training loop: SGD steps, checkpoints that a resume continues exactly, metrics, DDP.
+
+A step: next batch -> `model(batch)` (dict of `loss_*` scalars) -> `reduce_losses` -> finite
+check (all ranks agree) -> backward (GradScaler under AMP) -> optional clipping -> optimizer and
+scheduler step. Iterations are counted 1..max_iter: "iteration 40" is the 40th step, after which
+`model_0000040.pth` holds the state and metrics.jsonl has the line of the window ending there.
+
+Resume is exact: the checkpoint carries the optimizer, scheduler, GradScaler, every rank's RNG
+states and the data stream position (see `training_sampler`), so an interrupted and resumed run
+ends with the weights an uninterrupted one would have (bit for bit on CPU with the same settings).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import operator
+import random
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from plugrcnn.engine.checkpoint import (
+    FINAL_CHECKPOINT_NAME,
+    capture_rng_state,
+    find_last_checkpoint,
+    load_checkpoint,
+    periodic_checkpoint_name,
+    prune_periodic_checkpoints,
+    remove_stale_temp_files,
+    restore_rng_state,
+    save_checkpoint,
+    write_last_checkpoint,
+)
+from plugrcnn.engine.distributed import (
+    all_gather_objects,
+    all_reduce_mean_dict,
+    all_reduce_sum,
+    get_local_rank,
+    get_rank,
+    get_world_size,
+    is_main_process,
+    setup_distributed,
+    wrap_model_for_ddp,
+)
+from plugrcnn.engine.metrics import MetricsWriter, plot_loss_curves
+from plugrcnn.engine.solver import SolverConfig, build_lr_scheduler, build_optimizer, lr_factor_at
+from plugrcnn.engine.training_sampler import build_training_loader, derive_seed
+from plugrcnn.errors import PlugrcnnError
+
+__all__ = ["Trainer", "plot_loss_curves", "sum_losses"]
+
+logger = logging.getLogger(__name__)
+
+LossDict = Mapping[str, torch.Tensor]
+METRICS_FILE = "metrics.jsonl"
+LOSS_PLOT_FILE = "loss_curves.png"
+_RESUME_KEYS = ("model", "optimizer", "scheduler", "iteration", "data", "rng")
+
+
+def sum_losses(loss_dict: LossDict) -> torch.Tensor:
+    """The default reduction: the plain sum of every named loss."""
+    if not loss_dict:
+        raise PlugrcnnError("model: returned no losses in training mode; is any head enabled?")
+    return functools.reduce(operator.add, loss_dict.values())
+
+
+@dataclasses.dataclass
+class _Run:
+    """What one `train()` call works on; `iteration` = completed steps, `data_position` = images used."""
+
+    model: nn.Module           # unwrapped; what checkpoints store
+    trained_model: nn.Module   # `model` or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    use_amp: bool
+    iteration: int = 0
+    data_position: int = 0
+    resumed_from: str | None = None  # file name of the checkpoint loaded by `resume`
+
+
+class _LossWindow:
+    """Sums of the losses and timings since the last metrics line (device tensors: no syncs)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.steps = 0
+        self.step_seconds = 0.0
+        self.data_seconds = 0.0
+
+    def add(self, loss_dict: LossDict, total: torch.Tensor, step_seconds: float,
+            data_seconds: float) -> None:
+        for name, value in {**loss_dict, "total_loss": total}.items():
+            value = value.detach().float()
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+        self.steps += 1
+        self.step_seconds += step_seconds
+        self.data_seconds += data_seconds
+
+    def means(self) -> dict[str, float]:
+        """Per-step mean of every loss, averaged over ranks too (a collective call)."""
+        return all_reduce_mean_dict({k: v / self.steps for k, v in self.sums.items()})
+
+
+class Trainer:
+    """Trains `model` on `dataset` with the schedule in `solver`, writing into `output_dir`.
+
+    `model(batch)` in train mode returns named scalar losses (`loss_*`); `batch` is what
+    `collate_fn` makes of a list of `dataset` items. `reduce_losses` turns the dict into the
+    scalar that is minimised (default: the sum). `device`: default `cuda:<LOCAL_RANK>` if CUDA is
+    available, else CPU. `find_unused_parameters` is passed to DistributedDataParallel.
+    Only rank 0 writes checkpoints, metrics.jsonl and loss_curves.png.
+    """
+
+    def __init__(self, *, model: nn.Module, dataset: Dataset, collate_fn: Callable[[list[Any]], Any],
+                 solver: SolverConfig, output_dir: str | Path,
+                 reduce_losses: Callable[[LossDict], torch.Tensor] | None = None,
+                 device: str | torch.device | None = None,
+                 find_unused_parameters: bool = False) -> None:
+        self.model = model
+        self.dataset = dataset
+        self.collate_fn = collate_fn
+        self.solver = solver
+        self.output_dir = Path(output_dir)
+        self.reduce_losses = reduce_losses or sum_losses
+        self.device = torch.device(device) if device is not None else None
+        self.find_unused_parameters = find_unused_parameters
+        self.start_iteration: int | None = None  # where the last `train()` began (0 or resumed)
+
+    # ----------------------------------------------------------------------------- set-up
+
+    def _resolve_device(self) -> torch.device:
+        if self.device is not None:
+            return self.device
+        if torch.cuda.is_available():
+            return torch.device("cuda", get_local_rank())
+        return torch.device("cpu")
+
+    def _prepare_run(self) -> _Run:
+        cfg = self.solver
+        world_size = get_world_size()
+        if cfg.ims_per_batch % world_size:
+            raise PlugrcnnError(f"solver.ims_per_batch: {cfg.ims_per_batch} images cannot be split "
+                                f"evenly over {world_size} processes; make it a multiple of {world_size}")
+        device = self._resolve_device()
+        if device.type == "cuda" and device.index is not None:
+            torch.cuda.set_device(device)  # CUDA RNG capture and nccl use the current device
+        use_amp = cfg.amp and device.type == "cuda"
+        if cfg.amp and not use_amp:
+            logger.warning("solver.amp: mixed precision needs CUDA; training on %s in float32", device)
+        model = self.model.to(device).train()
+        optimizer = build_optimizer(model, cfg)
+        return _Run(model=model, trained_model=model, optimizer=optimizer,
+                    scheduler=build_lr_scheduler(optimizer, cfg),
+                    scaler=torch.amp.GradScaler("cuda", enabled=use_amp), device=device,
+                    use_amp=use_amp)
+
+    def _seed_global_rngs(self, *words: int) -> None:
+        seed = derive_seed(self.solver.seed, 3, get_rank(), *words)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+    def _resume(self, run: _Run) -> None:
+        path = find_last_checkpoint(self.output_dir)
+        if path is None:
+            logger.warning("resume: no checkpoint in %s; starting at iteration 0", self.output_dir)
+            return
+        state = load_checkpoint(path, map_location="cpu")
+        missing = [key for key in _RESUME_KEYS if key not in state]
+        if missing:
+            raise PlugrcnnError(f"{path}: not a training checkpoint (no {', '.join(missing)}); "
+                                "resume needs the output directory of a plugrcnn training run")
+        try:
+            run.model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise PlugrcnnError(f"{path}: does not fit this model ({str(exc).splitlines()[-1].strip()}); "
+                                "was it written with another config?") from None
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.scheduler.load_state_dict(state["scheduler"])
+        if state.get("grad_scaler") and run.scaler.is_enabled():
+            run.scaler.load_state_dict(state["grad_scaler"])
+        run.iteration = int(state["iteration"])
+        run.resumed_from = path.name
+        run.data_position = int(state["data"]["position"])
+        if state["data"].get("dataset_size") != len(self.dataset):
+            logger.warning("resume: the data set had %s images, now %d; the data order changes",
+                           state["data"].get("dataset_size"), len(self.dataset))
+        rng_states = state["rng"]
+        if len(rng_states) == get_world_size():
+            restore_rng_state(rng_states[get_rank()])
+        else:  # a different number of processes: the model's own draws cannot continue exactly
+            logger.warning("resume: %s was written by %d processes, now %d; random draws reseeded",
+                           path.name, len(rng_states), get_world_size())
+            self._seed_global_rngs(run.iteration)
+        logger.info("resume: continuing from %s at iteration %d", path, run.iteration)
+
+    # ----------------------------------------------------------------------------- one step
+
+    def _stop_if_not_finite(self, loss_dict: LossDict, total: torch.Tensor, iteration: int) -> None:
+        """Raise on every rank if any loss on any rank is inf / nan (before anything is updated)."""
+        names = [*sorted(loss_dict), "total_loss"]
+        values = torch.stack([loss_dict[n].detach().float().reshape(()) for n in names[:-1]]
+                             + [total.detach().float().reshape(())])
+        not_finite = ~torch.isfinite(values)
+        if int(all_reduce_sum(not_finite.any().to(torch.int32).reshape(1)).item()) == 0:
+            return
+        bad = [f"{n}={v:g}" for n, v, b in zip(names, values.tolist(), not_finite.tolist()) if b]
+        where = ", ".join(bad) if bad else "on another rank"
+        raise PlugrcnnError(
+            f"training: non-finite loss at iteration {iteration} ({where}; rank {get_rank()}); "
+            "no update was made with it: lower solver.base_lr, raise solver.warmup_iters or set "
+            "solver.clip_grad_norm, then resume from the last checkpoint")
+
+    def _step(self, run: _Run, batch: Any) -> tuple[LossDict, torch.Tensor]:
+        cfg = self.solver
+        with torch.autocast(device_type=run.device.type, dtype=torch.float16, enabled=run.use_amp):
+            loss_dict = run.trained_model(batch)
+            total = self.reduce_losses(loss_dict)
+        self._stop_if_not_finite(loss_dict, total, run.iteration + 1)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(total).backward()
+        if cfg.clip_grad_norm is not None:
+            run.scaler.unscale_(run.optimizer)  # clip the true gradients, not the scaled ones
+            torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.clip_grad_norm)
+        run.scaler.step(run.optimizer)  # skipped by the scaler if AMP gradients overflowed
+        run.scaler.update()
+        run.scheduler.step()
+        return loss_dict, total
+
+    # ----------------------------------------------------------------------------- outputs
+
+    def _save(self, run: _Run, name: str) -> None:
+        """Write checkpoint `name` (rank 0), pointing `last_checkpoint` at it; collective call."""
+        rng_states = all_gather_objects(capture_rng_state())
+        if not is_main_process():
+            return
+        state = {
+            "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(),
+            "grad_scaler": run.scaler.state_dict(),
+            "iteration": run.iteration,
+            "data": {"position": run.data_position, "seed": self.solver.seed,
+                     "dataset_size": len(self.dataset)},
+            "rng": rng_states,
+            "solver": dataclasses.asdict(self.solver),
+        }
+        save_checkpoint(self.output_dir / name, state)
+        write_last_checkpoint(self.output_dir, name)
+        prune_periodic_checkpoints(self.output_dir, keep=self.solver.keep_checkpoints)
+
+    def _metrics_entry(self, run: _Run, window: _LossWindow) -> dict[str, Any]:
+        return {"iteration": run.iteration, **window.means(),
+                "lr": self.solver.base_lr * lr_factor_at(run.iteration - 1, self.solver),
+                "time": window.step_seconds / window.steps,
+                "data_time": window.data_seconds / window.steps}
+
+    # ----------------------------------------------------------------------------- the loop
+
+    def train(self, resume: bool = False) -> dict[str, Any]:
+        """Run to `solver.max_iter` (from the last checkpoint if `resume`); the last metrics line."""
+        setup_distributed()
+        run = self._prepare_run()
+        if is_main_process():
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temp_files(self.output_dir)
+        self._seed_global_rngs()
+        if resume:
+            self._resume(run)
+        self.start_iteration = run.iteration
+        run.trained_model = wrap_model_for_ddp(run.model, run.device, self.find_unused_parameters)
+        writer = MetricsWriter(self.output_dir / METRICS_FILE) if is_main_process() else None
+        try:
+            last_entry = self._loop(run, writer)
+        finally:
+            if writer is not None:
+                writer.close()
+        # Same decision on every rank (no file-system look-up): _save is a collective call.
+        if run.iteration > self.start_iteration or run.resumed_from != FINAL_CHECKPOINT_NAME:
+            self._save(run, FINAL_CHECKPOINT_NAME)
+        if is_main_process():
+            plot_loss_curves(self.output_dir / METRICS_FILE, self.output_dir / LOSS_PLOT_FILE)
+        return last_entry or {"iteration": run.iteration}
+
+    def _loop(self, run: _Run, writer: MetricsWriter | None) -> dict[str, Any]:
+        cfg = self.solver
+        loader = build_training_loader(
+            self.dataset, self.collate_fn, images_per_process=cfg.ims_per_batch // get_world_size(),
+            seed=cfg.seed, start_position=run.data_position, num_workers=cfg.num_workers,
+            rank=get_rank(), world_size=get_world_size(), pin_memory=run.device.type == "cuda")
+        batches = iter(loader)
+        window, last_entry = _LossWindow(), {}
+        # disable=None: a bar only on an interactive terminal; progress also goes to the log.
+        bar = tqdm(total=cfg.max_iter, initial=run.iteration, desc="train", dynamic_ncols=True,
+                   disable=None if is_main_process() else True)
+        try:
+            while run.iteration < cfg.max_iter:
+                started = time.perf_counter()
+                batch = next(batches)
+                data_seconds = time.perf_counter() - started
+                loss_dict, total = self._step(run, batch)
+                run.iteration += 1
+                run.data_position += cfg.ims_per_batch
+                window.add(loss_dict, total, time.perf_counter() - started, data_seconds)
+                bar.update(1)
+                if run.iteration % cfg.log_period == 0 or run.iteration == cfg.max_iter:
+                    last_entry = self._log(run, window, writer, bar)
+                    window = _LossWindow()
+                if run.iteration % cfg.checkpoint_period == 0 and run.iteration < cfg.max_iter:
+                    self._save(run, periodic_checkpoint_name(run.iteration))
+        finally:
+            bar.close()
+            del batches  # stops the DataLoader workers
+        return last_entry
+
+    def _log(self, run: _Run, window: _LossWindow, writer: MetricsWriter | None,
+             bar: tqdm) -> dict[str, Any]:
+        entry = self._metrics_entry(run, window)
+        if writer is not None:
+            writer.write(entry)
+        bar.set_postfix(loss=f"{entry['total_loss']:.4g}", lr=f"{entry['lr']:.3g}", refresh=False)
+        if bar.disable and is_main_process():
+            logger.info("iter %d/%d  total_loss %.4g  lr %.3g  %.3f s/iter", run.iteration,
+                        self.solver.max_iter, entry["total_loss"], entry["lr"], entry["time"])
+        return entry

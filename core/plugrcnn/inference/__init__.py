@@ -1,0 +1,1 @@
+"""Running a built model on images: reading, predicting, COCO records, drawing."""

@@ -1,0 +1,127 @@
+"""ResNet / ResNeXt bottom-up (torchvision.models) + FPN top-down, giving P2..P6.
+
+Shape shorthand: N images, C channels; level l has stride 2**l (P2: 4 ... P6: 64).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+from torchvision.ops import FrozenBatchNorm2d
+
+from plugrcnn.config.schema import BackboneConfig, FPNConfig
+from plugrcnn.errors import PlugrcnnError
+
+STAGES = ("layer1", "layer2", "layer3", "layer4")  # res2 .. res5
+
+
+def _norm_layer(cfg: BackboneConfig) -> Callable[[int], nn.Module]:
+    if cfg.norm == "frozen_bn":
+        return lambda c: FrozenBatchNorm2d(c, eps=cfg.frozen_bn_eps)
+    if cfg.norm == "gn":
+        return lambda c: nn.GroupNorm(32, c)
+    return nn.BatchNorm2d
+
+
+class ResNetBody(nn.Module):
+    """torchvision's ResNet without avgpool/fc; returns res2..res5."""
+
+    def __init__(self, cfg: BackboneConfig) -> None:
+        super().__init__()
+        factory = getattr(torchvision.models, cfg.name)
+        net = factory(weights=None, norm_layer=_norm_layer(cfg))
+        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        self.out_channels = [_stage_channels(getattr(self, s)) for s in STAGES]
+        if cfg.weights:
+            load_imagenet_weights(self, Path(cfg.weights))
+        freeze_stages(self, cfg.freeze_at)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        outs = []
+        for stage in STAGES:
+            x = getattr(self, stage)(x)
+            outs.append(x)
+        return outs
+
+
+def _stage_channels(stage: nn.Sequential) -> int:
+    block = stage[-1]
+    last = getattr(block, "conv3", None) or block.conv2
+    return last.out_channels
+
+
+def freeze_stages(body: ResNetBody, freeze_at: int) -> None:
+    """freeze_at=1 freezes the stem, k freezes the stem and res2..res(k) (detectron2's meaning)."""
+    modules: list[nn.Module] = []
+    if freeze_at >= 1:
+        modules += [body.conv1, body.bn1]
+    modules += [getattr(body, s) for s in STAGES[: max(freeze_at - 1, 0)]]
+    for module in modules:
+        for p in module.parameters():
+            p.requires_grad_(False)
+        for m in module.modules():
+            if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+                m.eval()
+
+
+def load_imagenet_weights(body: nn.Module, path: Path) -> None:
+    """Load a torchvision-format ImageNet checkpoint (fc.* ignored) from a local file."""
+    if not path.exists():
+        raise PlugrcnnError(f"{path}: backbone weights file not found (model.backbone.weights)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise PlugrcnnError(f"{path}: not a torch checkpoint ({type(exc).__name__})") from None
+    state = state.get("model", state) if isinstance(state, dict) else state
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    result = body.load_state_dict(state, strict=False)
+    bad = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
+    if bad or result.unexpected_keys:
+        raise PlugrcnnError(f"{path}: does not fit backbone (missing {bad[:3]}, "
+                            f"unexpected {result.unexpected_keys[:3]})")
+
+
+class FPN(nn.Module):
+    """Lateral 1x1 + top-down nearest upsampling + 3x3 output convs; P6 by max-pool of P5."""
+
+    def __init__(self, in_channels: list[int], cfg: FPNConfig) -> None:
+        super().__init__()
+        c = cfg.out_channels
+        self.lateral = nn.ModuleList(nn.Conv2d(ci, c, 1) for ci in in_channels)
+        self.output = nn.ModuleList(nn.Conv2d(c, c, 3, padding=1) for _ in in_channels)
+        self.top_block = cfg.top_block
+        self.out_channels = c
+        for conv in [*self.lateral, *self.output]:
+            nn.init.kaiming_uniform_(conv.weight, a=1)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        top = self.lateral[-1](feats[-1])
+        results = [self.output[-1](top)]
+        for i in range(len(feats) - 2, -1, -1):
+            lateral = self.lateral[i](feats[i])
+            top = lateral + F.interpolate(top, size=lateral.shape[-2:], mode="nearest")
+            results.insert(0, self.output[i](top))
+        if self.top_block == "maxpool":
+            results.append(F.max_pool2d(results[-1], kernel_size=1, stride=2, padding=0))
+        return results
+
+
+class ResNetFPN(nn.Module):
+    """images (N, 3, H, W) -> [P2, P3, P4, P5, (P6)], each (N, C, H/s, W/s)."""
+
+    def __init__(self, backbone: BackboneConfig, fpn: FPNConfig) -> None:
+        super().__init__()
+        self.body = ResNetBody(backbone)
+        self.fpn = FPN(self.body.out_channels, fpn)
+        self.out_channels = fpn.out_channels
+        self.strides = [4, 8, 16, 32] + ([64] if fpn.top_block == "maxpool" else [])
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.fpn(self.body(x))

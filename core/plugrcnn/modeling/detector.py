@@ -1,0 +1,88 @@
+"""The assembled two-stage detector: preprocess -> backbone+FPN -> RPN -> RoI stage (heads).
+
+`forward(batch)` takes a list of per-image dicts: ``{"image": (3, H, W) uint8 or float in [0, 1],
+"targets": ImageTargets}``. In training mode it returns named losses; in eval mode, per image, a
+dict of detections in original-image coordinates (``pred_boxes``, ``scores``, ``pred_classes``
+and each head's ``pred_*`` fields).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from plugrcnn.config.schema import ModelConfig
+from plugrcnn.heads.base import Head
+from plugrcnn.heads.targets import ImageTargets
+from plugrcnn.modeling.anchors import AnchorGenerator
+from plugrcnn.modeling.backbone import ResNetFPN
+from plugrcnn.modeling.box_coder import BoxCoder
+from plugrcnn.modeling.matcher import Matcher
+from plugrcnn.modeling.preprocess import Preprocessor, rescale_boxes
+from plugrcnn.modeling.roi_stage import ExtraLosses, RoIStage
+from plugrcnn.modeling.rpn import RPN, RPNHead
+
+
+def build_rpn(cfg: ModelConfig, in_channels: int, strides: list[int]) -> RPN:
+    a, r = cfg.anchors, cfg.rpn
+    anchors = AnchorGenerator(sizes=a.sizes, aspect_ratios=a.aspect_ratios, strides=strides,
+                              round_base_anchors=a.round_base_anchors,
+                              strides_from_image=a.strides_from_image, offset=a.offset)
+    return RPN(
+        in_channels=in_channels, anchor_generator=anchors,
+        box_coder=BoxCoder(r.box_coder_weights),
+        head=RPNHead(in_channels, anchors.num_anchors_per_location, conv_depth=r.conv_depth),
+        matcher=Matcher(list(r.iou_thresholds), [0, -1, 1], True),
+        batch_size_per_image=r.batch_size_per_image, positive_fraction=r.positive_fraction,
+        pre_nms_topk_train=r.pre_nms_topk_train, pre_nms_topk_test=r.pre_nms_topk_test,
+        post_nms_topk_train=r.post_nms_topk_train, post_nms_topk_test=r.post_nms_topk_test,
+        nms_thresh=r.nms_thresh, min_box_size=r.min_box_size, score_thresh=r.score_thresh,
+        smooth_l1_beta=r.smooth_l1_beta, loss_normalization=r.loss_normalizer)
+
+
+class TwoStageDetector(nn.Module):
+    def __init__(self, cfg: ModelConfig, heads: dict[str, Head], trunks: dict[str, nn.Module],
+                 extra_losses: ExtraLosses | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.preprocess = Preprocessor(cfg.input)
+        self.backbone = ResNetFPN(cfg.backbone, cfg.fpn)
+        self.rpn = build_rpn(cfg, self.backbone.out_channels, self.backbone.strides)
+        scales = [1.0 / s for s in self.backbone.strides[:4]]  # RoIAlign reads P2..P5
+        self.roi_stage = RoIStage(cfg, heads, trunks, scales, extra_losses)
+
+    @property
+    def heads(self) -> nn.ModuleDict:
+        return self.roi_stage.heads
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def forward(self, batch: list[dict[str, Any]]) -> Any:
+        if self.training:
+            return self.losses(batch)
+        return self.predict([item["image"] for item in batch])
+
+    def losses(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        images = self.preprocess([item["image"] for item in batch], resize=False)
+        targets: list[ImageTargets] = [item["targets"].to(self.device) for item in batch]
+        features = self.backbone(images.tensor)
+        gt_boxes = [t.gt_boxes[~t.gt_crowd] for t in targets]
+        proposals, losses = self.rpn(features, images.image_sizes, tuple(images.tensor.shape[-2:]), gt_boxes)
+        losses.update(self.roi_stage.forward_train(features[:4], proposals, targets))
+        return losses
+
+    @torch.no_grad()
+    def predict(self, images: list[torch.Tensor], resize: bool = True) -> list[dict[str, torch.Tensor]]:
+        """Detections per image in original-image coordinates."""
+        batch = self.preprocess(images, resize=resize)
+        features = self.backbone(batch.tensor)
+        proposals, _ = self.rpn(features, batch.image_sizes, tuple(batch.tensor.shape[-2:]))
+        detections = self.roi_stage.forward_infer(features[:4], proposals, batch.image_sizes)
+        for det, size, original in zip(detections, batch.image_sizes, batch.original_sizes):
+            det["pred_boxes"], scale = rescale_boxes(det["pred_boxes"], size, original)
+            for head in self.heads.values():
+                head.finalize(det, scale, original)
+        return detections

@@ -1,0 +1,66 @@
+"""Load and save plugrcnn model weights, with errors that name the keys that do not fit."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from plugrcnn.errors import PlugrcnnError
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from a plugrcnn checkpoint ({"model": ...}) or a bare state dict file."""
+    path = Path(path)
+    if not path.is_file():
+        raise PlugrcnnError(f"{path}: weights file not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise PlugrcnnError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0][:120]})") from None
+    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise PlugrcnnError(f"{path}: does not contain a state dict of tensors")
+    return obj
+
+
+def load_model_weights(model: nn.Module, path: str | Path) -> None:
+    """Load `path` into `model`; every missing, unexpected or mis-shaped key is an error."""
+    state = read_state_dict(path)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+              for k in own if k in state and state[k].shape != own[k].shape]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+    if shapes:
+        problems.append(f"{len(shapes)} with another shape (e.g. {'; '.join(shapes[:3])})")
+    if problems:
+        raise PlugrcnnError(f"{path}: weights do not fit the config's model: {'; '.join(problems)}")
+    model.load_state_dict(state)
+
+
+def save_weights_atomic(state: dict[str, Any], path: str | Path) -> None:
+    """torch.save to a temp file in the same folder, fsync, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
