@@ -12,6 +12,8 @@ COMMANDS = {
     "heads": "plugrcnn.cli.heads",
     "predict": "plugrcnn.cli.predict",
     "convert": "plugrcnn.cli.convert",
+    "train": "plugrcnn.cli.train",
+    "eval": "plugrcnn.cli.evaluate",
 }
 
 

@@ -96,6 +96,13 @@ class Head(nn.Module):
         """Draw this head's predictions on a uint8 (3, H, W) image; return the new image."""
         return image
 
-    def export_outputs(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Fixed-size tensors this head adds to the deploy graph, per detection (K, ...)."""
+    def export_outputs(self, outputs: dict[str, torch.Tensor],
+                       detections: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Fixed-size tensors this head adds to the deploy graph. Tensors only (traced).
+
+        `outputs` is this head's forward output on the K detection slots of a batch (K * N rows,
+        image-major); `detections` holds ``pred_boxes`` (N, K, 4), ``scores`` (N, K),
+        ``pred_classes`` (N, K) and ``valid`` (N, K) bool. Return tensors shaped (N, K, ...),
+        e.g. a mask head's (N, K, 28, 28) probabilities of the predicted class.
+        """
         return {}

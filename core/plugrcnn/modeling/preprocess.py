@@ -10,10 +10,10 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from plugrcnn.config.schema import InputConfig
+from plugrcnn.data.transforms import resize_shortest_edge
 
 
 @dataclass
@@ -21,19 +21,6 @@ class ImageBatch:
     tensor: torch.Tensor                    # (N, 3, Hp, Wp) normalised, zero-padded
     image_sizes: list[tuple[int, int]]      # (h, w) of each image inside the padding
     original_sizes: list[tuple[int, int]]   # (h, w) before the resize
-
-
-def resize_to_shortest_edge(image: torch.Tensor, min_size: int, max_size: int) -> torch.Tensor:
-    """Bilinear resize of a float (C, H, W) image so its short side is `min_size` (long <= max).
-
-    The scale is min(min_size / short, max_size / long); the output side is floor(side * scale),
-    exactly as torchvision's GeneralizedRCNNTransform, so converted torchvision weights see the
-    same pixels.
-    """
-    h, w = image.shape[-2:]
-    scale = min(min_size / min(h, w), max_size / max(h, w))
-    return F.interpolate(image[None], size=None, scale_factor=scale, mode="bilinear",
-                         recompute_scale_factor=True, align_corners=False)[0]
 
 
 class Preprocessor(nn.Module):
@@ -54,7 +41,8 @@ class Preprocessor(nn.Module):
         original = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
         normed = [self.normalize(im) for im in images]
         if resize:
-            normed = [resize_to_shortest_edge(im, self.cfg.min_size_test, self.cfg.max_size_test)
+            # after normalising, as torchvision does, so converted weights see the same pixels
+            normed = [resize_shortest_edge(im, self.cfg.min_size_test, self.cfg.max_size_test)[0]
                       for im in normed]
         sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in normed]
         return ImageBatch(pad_batch(normed, self.cfg.size_divisibility), sizes, original)

@@ -1,0 +1,30 @@
+"""Evaluate a trained model on the config's validation split with COCOeval (every head's kind)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from plugrcnn.config import load_config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--weights", required=True, type=Path)
+    parser.add_argument("--output-dir", type=Path, default=None,
+                        help="where metrics.json and coco_results.json go (default: <output_dir>/eval)")
+    parser.add_argument("opts", nargs="*", help="config overrides key.sub=value")
+
+
+def run(args: argparse.Namespace) -> int:
+    from plugrcnn.data.build import load_split
+    from plugrcnn.evaluation.coco_evaluator import evaluate, format_table
+    from plugrcnn.inference.predictor import Predictor
+
+    cfg = load_config(args.config, args.opts)
+    dataset = load_split(cfg, "val", training=False)
+    predictor = Predictor.from_config(cfg, str(args.weights))
+    out = args.output_dir or Path(cfg.output_dir) / "eval"
+    results = evaluate(predictor, dataset, out)
+    print(format_table(results))
+    print(f"saved {out / 'metrics.json'}")
+    return 0

@@ -1,0 +1,30 @@
+"""Train a model on COCO-format data (one process, or many under torchrun)."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from plugrcnn.config import load_config
+from plugrcnn.config.loader import structure
+from plugrcnn.engine.solver import SolverConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--output-dir", type=Path, default=None, help="default: the config's output_dir")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    parser.add_argument("opts", nargs="*", help="config overrides key.sub=value")
+
+
+def run(args: argparse.Namespace) -> int:
+    from plugrcnn.engine.training import train_from_config
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    cfg = load_config(args.config, args.opts)
+    if args.output_dir is not None:
+        cfg.output_dir = str(args.output_dir)
+    structure(SolverConfig, cfg.solver, cfg.provenance, "solver", cfg.source)  # fail before loading
+    result = train_from_config(cfg, resume=args.resume)
+    print(f"trained to iteration {result.get('iteration')} -> {cfg.output_dir}")
+    return 0

@@ -1,0 +1,62 @@
+"""Config -> trained model: data, model, loss reduction and the Trainer, wired together."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from plugrcnn.config.loader import structure, to_dict
+from plugrcnn.config.schema import Config
+from plugrcnn.data.build import load_split, sync_model_with_dataset
+from plugrcnn.data.mapper import DatasetMapper, trivial_batch_collator
+from plugrcnn.data.transforms import TrainAugmentation
+from plugrcnn.engine.distributed import is_main_process, setup_distributed
+from plugrcnn.engine.losses import make_loss_reducer
+from plugrcnn.engine.solver import SolverConfig
+from plugrcnn.engine.trainer import Trainer
+from plugrcnn.modeling.build import BuiltModel, build_model, resolve_device
+from plugrcnn.modeling.weights import load_model_weights
+
+
+def save_config(cfg: Config, path: Path) -> None:
+    data = to_dict(cfg)
+    data.pop("provenance", None)
+    data.pop("source", None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    tmp.replace(path)
+
+
+def prepare_training(cfg: Config) -> tuple[BuiltModel, Any, SolverConfig]:
+    """Load the training split, fit the model's classes to it, build model + mapped data set."""
+    solver = structure(SolverConfig, cfg.solver, cfg.provenance, "solver", cfg.source or "config")
+    dataset = load_split(cfg, "train", training=True)
+    sync_model_with_dataset(cfg, dataset)
+    built = build_model(cfg)
+    if cfg.model.weights:
+        load_model_weights(built.model, cfg.model.weights)
+    codecs = {name: codec for name, head in built.model.heads.items()
+              if (codec := head.target_codec()) is not None}
+    inp = cfg.model.input
+    dataset.transform = DatasetMapper(codecs, TrainAugmentation(
+        min_sizes=tuple(inp.min_size_train), max_size=inp.max_size_train, flip_prob=inp.flip_prob))
+    return built, dataset, solver
+
+
+def train_from_config(cfg: Config, resume: bool = False) -> dict[str, Any]:
+    setup_distributed()
+    built, dataset, solver = prepare_training(cfg)
+    output_dir = Path(cfg.output_dir)
+    if is_main_process():
+        save_config(cfg, output_dir / "config.yaml")
+    device = None if cfg.model.device == "auto" else resolve_device(cfg.model.device)
+    trainer = Trainer(model=built.model, dataset=dataset, collate_fn=trivial_batch_collator,
+                      solver=solver, output_dir=output_dir,
+                      reduce_losses=make_loss_reducer(built.registry.pm.hook, cfg.model.loss_weights),
+                      device=device)
+    return trainer.train(resume=resume)
+
+
+__all__ = ["prepare_training", "save_config", "train_from_config"]

@@ -1,0 +1,96 @@
+"""COCO evaluation for every enabled head's kind (bbox, segm, keypoints, or a plugin's own).
+
+Each head names its COCOeval iou type and parameters (``coco_iou_type``, ``coco_eval_params``)
+and writes its own result fields (``coco_results``); the evaluator only runs the model, collects
+records and calls pycocotools.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+from tqdm import tqdm
+
+from plugrcnn.data.coco import CocoDataset
+from plugrcnn.inference.predictor import Predictor
+
+METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+def collect_predictions(predictor: Predictor, dataset: CocoDataset, batch_size: int = 2,
+                        progress: bool = True) -> list[dict[str, Any]]:
+    """COCO result records (with image_id) for every image of `dataset`."""
+    records: list[dict[str, Any]] = []
+    indices = list(range(len(dataset)))
+    batches = [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]
+    for batch in tqdm(batches, desc="evaluate", unit="batch", disable=not progress):
+        items = [dataset[i] for i in batch]
+        detections = predictor([item["image"] for item in items])
+        for item, det in zip(items, detections):
+            records.extend(predictor.coco_records(det, image_id=item["image_id"]))
+    return records
+
+
+def coco_from_dict(data: dict[str, Any]) -> COCO:
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def evaluate_records(gt: COCO, records: list[dict[str, Any]], iou_type: str,
+                     params: dict[str, Any] | None = None) -> dict[str, float]:
+    """COCOeval of `records` for one iou type -> {AP, AP50, ...} in [0, 1] (-1: not defined)."""
+    params = params or {}
+    if iou_type == "keypoints":  # only categories that carry keypoints, only their detections
+        cat_ids = [c["id"] for c in gt.dataset["categories"] if c.get("keypoints")]
+        records = [r for r in records if r["category_id"] in cat_ids and "keypoints" in r]
+    else:
+        cat_ids = sorted(gt.getCatIds())
+    if not records:
+        return {name: 0.0 for name in METRIC_NAMES}
+    with contextlib.redirect_stdout(io.StringIO()):
+        dt = gt.loadRes([dict(r) for r in records])
+        evaluator = COCOeval(gt, dt, iou_type)
+        evaluator.params.catIds = cat_ids
+        if "kpt_oks_sigmas" in params:
+            evaluator.params.kpt_oks_sigmas = np.asarray(params["kpt_oks_sigmas"], dtype=np.float64)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    names = METRIC_NAMES if iou_type != "keypoints" else ("AP", "AP50", "AP75", "APm", "APl")
+    return {name: float(evaluator.stats[i]) for i, name in enumerate(names)}
+
+
+def evaluate(predictor: Predictor, dataset: CocoDataset, output_dir: Path | None = None,
+             progress: bool = True) -> dict[str, dict[str, float]]:
+    """Run the model on `dataset`, evaluate every head's iou type, save results + records."""
+    predictor.model.eval()
+    records = collect_predictions(predictor, dataset, progress=progress)
+    gt = coco_from_dict(dataset.to_coco_dict())
+    results: dict[str, dict[str, float]] = {}
+    for head in predictor.model.heads.values():
+        if head.coco_iou_type and head.coco_iou_type not in results:
+            results[head.coco_iou_type] = evaluate_records(gt, records, head.coco_iou_type,
+                                                           head.coco_eval_params())
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "coco_results.json").write_text(json.dumps(records))
+        (output_dir / "metrics.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
+def format_table(results: dict[str, dict[str, float]]) -> str:
+    header = f"{'kind':<10}" + "".join(f"{n:>8}" for n in ("AP", "AP50", "AP75"))
+    lines = [header, "-" * len(header)]
+    for kind, m in results.items():
+        lines.append(f"{kind:<10}" + "".join(f"{m.get(n, 0.0):8.3f}" for n in ("AP", "AP50", "AP75")))
+    return "\n".join(lines)
+

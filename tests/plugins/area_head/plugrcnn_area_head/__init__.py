@@ -1,0 +1,1 @@
+"""A third-party plugrcnn head used by the tests: regresses log(object area) per instance."""
