@@ -18,8 +18,14 @@ ARCH_CLASSES = {
 }
 
 
-def make_torchvision_model(arch: str, seed: int = 0, cls_std: float = 0.01) -> torch.nn.Module:
-    """torchvision's `arch` as its COCO checkpoints are built (frozen BN), random weights."""
+def make_torchvision_model(arch: str, seed: int = 0, cls_std: float = 0.01,
+                           delta_std: float | None = None) -> torch.nn.Module:
+    """torchvision's `arch` as its COCO checkpoints are built (frozen BN), random weights.
+
+    `delta_std`, if given, redraws the RPN's and the box head's delta weights with it: a small
+    value keeps proposals and detections close to the anchors (random features otherwise give
+    sliver boxes a fraction of a pixel wide, useless for comparing masks).
+    """
     torch.manual_seed(seed)
     model_class, num_classes = ARCH_CLASSES[arch]
     backbone = resnet_fpn_backbone(backbone_name="resnet50", weights=None,
@@ -37,6 +43,14 @@ def make_torchvision_model(arch: str, seed: int = 0, cls_std: float = 0.01) -> t
         predictor.cls_score.weight.normal_(0, cls_std, generator=gen)
         predictor.cls_score.bias.normal_(0, 1.0, generator=gen)
         predictor.bbox_pred.weight.normal_(0, 0.01, generator=gen)
+        if delta_std is not None:
+            predictor.bbox_pred.weight.normal_(0, delta_std, generator=gen)
+            model.rpn.head.bbox_pred.weight.normal_(0, delta_std, generator=gen)
+        if isinstance(model, MaskRCNN):
+            # logits of a few units, not saturated: masks with structure and few pixels near 0.5
+            logits = model.roi_heads.mask_predictor.mask_fcn_logits
+            logits.weight.normal_(0, 0.005, generator=gen)
+            logits.bias.normal_(0, 1.0, generator=gen)
     return model.eval()
 
 

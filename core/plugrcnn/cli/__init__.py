@@ -14,6 +14,10 @@ COMMANDS = {
     "convert": "plugrcnn.cli.convert",
     "train": "plugrcnn.cli.train",
     "eval": "plugrcnn.cli.evaluate",
+    "demo": "plugrcnn.cli.demo",
+    "export": "plugrcnn_deploy.cli_export",
+    "video": "plugrcnn_deploy.cli_video",
+    "bench": "plugrcnn_deploy.cli_bench",
 }
 
 

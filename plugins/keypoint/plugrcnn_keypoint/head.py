@@ -1,0 +1,129 @@
+"""The keypoint head: RoI features -> one S x S heatmap per keypoint (Mask R-CNN, sec. 5).
+
+Layers: num_conv x (conv3x3 + ReLU), a 4x4 stride-2 deconvolution to K heatmaps, then a bilinear
+x up_scale upsampling: 14x14 RoIs give 56x56 heatmaps. The same layout as torchvision's
+KeypointRCNNHeads + KeypointRCNNPredictor, so their weights convert one to one.
+
+Shape shorthand: R RoIs, C channels, K keypoints, S heatmap side, D detections of one image.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.utils import draw_keypoints
+
+from plugrcnn.heads import Head, HeadContext, ImageTargets
+from plugrcnn.plugins import RoIInput
+from plugrcnn_keypoint.config import KeypointHeadConfig, resolve_layout
+from plugrcnn_keypoint.decode import heatmaps_to_keypoints, pixels_per_cell
+from plugrcnn_keypoint.loss import keypoint_rcnn_loss
+from plugrcnn_keypoint.targets import KeypointCodec
+
+COCO_VISIBLE = 2  # the v written for every predicted keypoint
+
+
+class KeypointHead(Head):
+    stage = "instance"
+    train_rois = "foreground_with_targets"  # foreground RoIs whose GT has a labelled keypoint
+    coco_iou_type = "keypoints"
+    draw_order = 90  # over masks and boxes
+
+    def __init__(self, cfg: KeypointHeadConfig, ctx: HeadContext, name: str = "keypoint") -> None:
+        super().__init__(name, RoIInput(resolution=cfg.pooler_resolution))
+        self.cfg = cfg
+        self.layout = resolve_layout(cfg, ctx.num_classes, f"model.heads.{name}")
+        self.codec = KeypointCodec(self.layout.num_keypoints, self.layout.flip_index,
+                                   self.layout.categories, cfg.annotation_pixel_offset,
+                                   key=f"model.heads.{name}")
+        channels = [ctx.in_channels] + [cfg.conv_dim] * cfg.num_conv
+        self.convs = nn.ModuleList(nn.Conv2d(c_in, c_out, 3, padding=1)
+                                   for c_in, c_out in zip(channels[:-1], channels[1:]))
+        self.score_lowres = nn.ConvTranspose2d(channels[-1], self.layout.num_keypoints, 4,
+                                               stride=2, padding=1)
+        for layer in [*self.convs, self.score_lowres]:
+            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(layer.bias)
+
+    @property
+    def heatmap_size(self) -> int:
+        return self.cfg.pooler_resolution * 2 * self.cfg.up_scale
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        for conv in self.convs:
+            x = F.relu(conv(x))
+        x = self.score_lowres(x)  # (R, C, P, P) -> (R, K, 2P, 2P)
+        if self.cfg.up_scale != 1:
+            x = F.interpolate(x, scale_factor=float(self.cfg.up_scale), mode="bilinear",
+                              align_corners=False, recompute_scale_factor=False)
+        return {"keypoint_logits": x}  # (R, K, S, S)
+
+    # -- training -------------------------------------------------------------------------------
+    def target_codec(self) -> KeypointCodec:
+        return self.codec
+
+    def loss(self, outputs: dict[str, torch.Tensor], rois: list[Any],
+             targets: list[ImageTargets]) -> dict[str, torch.Tensor]:
+        logits = outputs["keypoint_logits"]
+        gt = [t.heads[self.name].to(logits.device)[r.matched_gt] for r, t in zip(rois, targets)]
+        boxes = [r.boxes for r in rois]
+        if not gt:
+            return {f"loss_{self.name}": logits.sum() * 0.0}
+        loss = keypoint_rcnn_loss(logits, torch.cat(boxes), torch.cat(gt))
+        return {f"loss_{self.name}": loss * self.cfg.loss_weight}
+
+    # -- inference ------------------------------------------------------------------------------
+    def postprocess(self, outputs: dict[str, torch.Tensor], detections: list[dict[str, torch.Tensor]]) -> None:
+        boxes = torch.cat([d["pred_boxes"] for d in detections])
+        keypoints = heatmaps_to_keypoints(outputs["keypoint_logits"], boxes)  # (sum D, K, 3)
+        for det, kps in zip(detections, keypoints.split([len(d["pred_boxes"]) for d in detections])):
+            det["pred_keypoints"] = kps
+
+    def finalize(self, detection: dict[str, torch.Tensor], scale_xy: tuple[float, float],
+                 original_size: tuple[int, int]) -> None:
+        keypoints = detection["pred_keypoints"]
+        scale = keypoints.new_tensor([scale_xy[0], scale_xy[1], 1.0])
+        detection["pred_keypoints"] = keypoints * scale
+
+    def has_keypoints(self, classes: torch.Tensor) -> torch.Tensor:
+        """(D,) bool: detections of a category with keypoints."""
+        if not self.layout.categories:
+            return torch.ones_like(classes, dtype=torch.bool)
+        return torch.isin(classes, classes.new_tensor(self.layout.categories))
+
+    # -- outputs --------------------------------------------------------------------------------
+    def coco_results(self, detection: dict[str, torch.Tensor], records: list[dict[str, Any]]) -> None:
+        """`keypoints` [x, y, v] * K (v = 2 for every keypoint; COCOeval reads only x, y) on the
+        records of categories with keypoints; `score` stays the detection's score."""
+        keypoints = detection["pred_keypoints"].detach().float().cpu()
+        xy = keypoints[..., :2] - self.cfg.annotation_pixel_offset
+        flat = torch.cat([xy, torch.full_like(xy[..., :1], COCO_VISIBLE)], dim=-1).flatten(1)
+        wanted = self.has_keypoints(detection["pred_classes"].cpu()).tolist()
+        for record, values, keep in zip(records, flat.tolist(), wanted):
+            if keep:
+                record["keypoints"] = values
+
+    def coco_eval_params(self) -> dict[str, Any]:
+        return {"kpt_oks_sigmas": list(self.layout.oks_sigmas)}
+
+    def draw(self, image: torch.Tensor, detection: dict[str, torch.Tensor]) -> torch.Tensor:
+        keep = self.has_keypoints(detection["pred_classes"]) & (detection["scores"] >= self.cfg.draw_score_thresh)
+        if not bool(keep.any()):
+            return image
+        points = detection["pred_keypoints"][keep][..., :2].cpu()  # (D', K, 2)
+        return draw_keypoints(image.cpu(), points, connectivity=list(self.layout.skeleton) or None,
+                              colors=(255, 64, 64), radius=3, width=2)
+
+    def export_outputs(self, outputs: dict[str, torch.Tensor],
+                       detections: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``keypoints`` (N, K_det, K, 3) [x, y, score] in network-input pixels, decoded with
+        static shapes (RoIs up to `export_max_roi_size`, `export_candidates` cells searched)."""
+        boxes = detections["pred_boxes"]
+        num_images, slots = boxes.shape[:2]
+        pixels = pixels_per_cell(float(self.cfg.export_max_roi_size), self.heatmap_size)
+        # (N, K_det, 4) -> (N*K_det, 4), image-major like the outputs' rows
+        keypoints = heatmaps_to_keypoints(outputs["keypoint_logits"], boxes.reshape(-1, 4),
+                                          num_pixels=pixels, num_candidates=self.cfg.export_candidates)
+        return {"keypoints": keypoints.view(num_images, slots, self.layout.num_keypoints, 3)}

@@ -1,0 +1,31 @@
+"""Hook implementations of the keypoint head plugin."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+from plugrcnn.heads import HeadContext
+from plugrcnn.plugins import HeadSpec, hookimpl
+from plugrcnn_keypoint.config import KeypointHeadConfig
+from plugrcnn_keypoint.convert import convert_torchvision_keypoint_head
+from plugrcnn_keypoint.head import KeypointHead
+
+
+def _build(cfg: KeypointHeadConfig, ctx: HeadContext) -> KeypointHead:
+    return KeypointHead(cfg, ctx)
+
+
+@hookimpl
+def plugrcnn_register_heads() -> Iterator[HeadSpec]:
+    yield HeadSpec(name="keypoint", config_class=KeypointHeadConfig, build=_build,
+                   requires=("class", "box"),
+                   description="keypoint heatmaps of detections (softmax over positions)")
+
+
+@hookimpl
+def plugrcnn_convert_weights(source: str, arch: str, state_dict: dict[str, torch.Tensor],
+                             head_names: tuple[str, ...]) -> dict[str, torch.Tensor] | None:
+    if source != "torchvision" or "keypoint" not in head_names:
+        return None
+    return convert_torchvision_keypoint_head(state_dict)

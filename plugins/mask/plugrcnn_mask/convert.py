@@ -1,0 +1,33 @@
+"""torchvision's Mask R-CNN mask branch -> this plugin's parameter names.
+
+torchvision >= 0.13 stores the head as ``roi_heads.mask_head.{i}.0`` (Conv2dNormActivation
+blocks); older releases as ``roi_heads.mask_head.mask_fcn{i + 1}``. Both are accepted.
+"""
+from __future__ import annotations
+
+import re
+
+import torch
+
+_CONV = re.compile(r"^roi_heads\.mask_head\.(?:(\d+)\.0|mask_fcn(\d+))\.(weight|bias)$")
+_PREDICTOR = {
+    "roi_heads.mask_predictor.conv5_mask.": "deconv.",          # the 2x2 stride-2 deconvolution
+    "roi_heads.mask_predictor.mask_fcn_logits.": "predictor.",  # 1x1 conv to the mask logits
+}
+
+
+def convert_torchvision_mask(state_dict: dict[str, torch.Tensor],
+                             prefix: str = "roi_stage.heads.mask.") -> dict[str, torch.Tensor]:
+    """The mask-branch tensors of a torchvision state dict, renamed for a MaskHead at `prefix`."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        conv = _CONV.match(key)
+        if conv:
+            new_index, old_number, param = conv.groups()
+            index = int(new_index) if new_index is not None else int(old_number) - 1
+            out[f"{prefix}convs.{index}.{param}"] = value
+            continue
+        for source, target in _PREDICTOR.items():
+            if key.startswith(source) and key[len(source):] in ("weight", "bias"):
+                out[f"{prefix}{target}{key[len(source):]}"] = value
+    return out

@@ -1,0 +1,30 @@
+"""Hook implementations of the mask head plugin."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+from plugrcnn.heads import HeadContext
+from plugrcnn.plugins import HeadSpec, hookimpl
+from plugrcnn_mask.convert import convert_torchvision_mask
+from plugrcnn_mask.head import MaskHead, MaskHeadConfig
+
+
+def _build(cfg: MaskHeadConfig, ctx: HeadContext) -> MaskHead:
+    return MaskHead(cfg, ctx)
+
+
+@hookimpl
+def plugrcnn_register_heads() -> Iterator[HeadSpec]:
+    yield HeadSpec(name="mask", config_class=MaskHeadConfig, build=_build,
+                   requires=("class", "box"),
+                   description="instance masks: 28x28 class-specific logits, sigmoid BCE")
+
+
+@hookimpl
+def plugrcnn_convert_weights(source: str, arch: str, state_dict: dict[str, torch.Tensor],
+                             head_names: tuple[str, ...]) -> dict[str, torch.Tensor] | None:
+    if source != "torchvision" or "mask" not in head_names:
+        return None
+    return convert_torchvision_mask(state_dict)
