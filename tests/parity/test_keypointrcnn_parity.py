@@ -2,18 +2,13 @@
 through `plugrcnn predict` (needs the plugrcnn-keypoint distribution)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
-from torchvision.io import write_png
 
-from plugrcnn.cli import main
-from tv_fixtures import make_images, make_torchvision_model
+from tv_fixtures import assert_same_detections, make_images, make_torchvision_model, predict_converted
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "configs" / "torchvision" / "keypointrcnn_resnet50_fpn.yaml"
 IMAGES = ("wide.png", "tall.png")
 # Both models run with a smaller test size and fewer detections than the config's 800 / 100:
 # the keypoint head (8 conv3x3 of 512 channels per detection) would otherwise take minutes on
@@ -27,31 +22,15 @@ def test_predict_with_converted_keypointrcnn_weights_matches_torchvision(tmp_pat
     tv = make_torchvision_model("keypointrcnn_resnet50_fpn", seed=0, delta_std=1e-4)
     tv.transform.min_size, tv.transform.max_size = (MIN_SIZE,), MAX_SIZE
     tv.roi_heads.detections_per_img = DETECTIONS
-    torch.save(tv.state_dict(), tmp_path / "tv.pth")
     images = {name: image for name, image in make_images(seed=0).items() if name in IMAGES}
-    (tmp_path / "images").mkdir()
-    for name, image in images.items():
-        write_png(image, str(tmp_path / "images" / name))
-
-    assert main(["convert", "torchvision", "--arch", "keypointrcnn_resnet50_fpn",
-                 "--input", str(tmp_path / "tv.pth"), "--output", str(tmp_path / "ours.pth")]) == 0
-    assert main(["predict", "--config", str(CONFIG), "--weights", str(tmp_path / "ours.pth"),
-                 "--input", str(tmp_path / "images"), "--output", str(tmp_path / "out"),
-                 f"model.input.min_size_test={MIN_SIZE}", f"model.input.max_size_test={MAX_SIZE}",
-                 f"model.detection.detections_per_image={DETECTIONS}"]) == 0
-    ours = json.loads((tmp_path / "out" / "predictions.json").read_text())
-    assert sorted(ours) == sorted(images)
+    ours = predict_converted(tmp_path, "keypointrcnn_resnet50_fpn", tv, images, (
+        f"model.input.min_size_test={MIN_SIZE}", f"model.input.max_size_test={MAX_SIZE}",
+        f"model.detection.detections_per_image={DETECTIONS}"))
     for name, image in images.items():
         with torch.no_grad():
             ref = tv([image.float() / 255])[0]
         records = ours[name]
-        assert len(ref["boxes"]) > 10, "the fixture should give detections to compare"
-        assert len(records) == len(ref["boxes"])
-        assert [r["category_id"] for r in records] == ref["labels"].tolist()
-        boxes = torch.tensor([r["bbox"] for r in records])
-        boxes[:, 2:] += boxes[:, :2]  # XYWH -> XYXY
-        torch.testing.assert_close(boxes, ref["boxes"], atol=0.01, rtol=0)
-
+        assert_same_detections(records, ref)
         keypoints = torch.tensor([r["keypoints"] for r in records]).view(len(records), -1, 3)
         assert keypoints.shape == ref["keypoints"].shape  # (D, 17, 3)
         assert (keypoints[..., 2] == 2).all()

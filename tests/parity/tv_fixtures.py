@@ -5,7 +5,11 @@ threshold; widening the classifier's weights gives confident, varied detections 
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
+from torchvision.io import write_png
 from torchvision.models.detection import FasterRCNN, KeypointRCNN, MaskRCNN
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops import FrozenBatchNorm2d
@@ -65,3 +69,36 @@ def make_images(seed: int = 0) -> dict[str, torch.Tensor]:
         noise = torch.rand(3, h, w, generator=gen) * 0.2
         images[name] = ((smooth * 0.8 + noise).clamp(0, 1) * 255).to(torch.uint8)
     return images
+
+
+def predict_converted(tmp_path: Path, arch: str, tv_model: torch.nn.Module,
+                      images: dict[str, torch.Tensor], overrides: tuple[str, ...] = ()) -> dict[str, list]:
+    """Save `tv_model`, `plugrcnn convert` it, `plugrcnn predict` `images` with the torchvision
+    config of `arch`; return predictions.json (file name -> COCO records)."""
+    from plugrcnn.cli import main
+
+    torch.save(tv_model.state_dict(), tmp_path / "tv.pth")
+    (tmp_path / "images").mkdir()
+    for name, image in images.items():
+        write_png(image, str(tmp_path / "images" / name))
+    assert main(["convert", "torchvision", "--arch", arch, "--input", str(tmp_path / "tv.pth"),
+                 "--output", str(tmp_path / "ours.pth")]) == 0
+    config = Path(__file__).resolve().parents[2] / "configs" / "torchvision" / f"{arch}.yaml"
+    assert main(["predict", "--config", str(config), "--weights", str(tmp_path / "ours.pth"),
+                 "--input", str(tmp_path / "images"), "--output", str(tmp_path / "out"),
+                 *overrides]) == 0
+    predictions = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    assert sorted(predictions) == sorted(images)
+    for name in images:
+        assert (tmp_path / "out" / f"{Path(name).stem}.png").is_file()
+    return predictions
+
+
+def assert_same_detections(records: list[dict], ref: dict[str, torch.Tensor]) -> None:
+    """Same count and labels in the same order, boxes within 0.01 px of torchvision's."""
+    assert len(ref["boxes"]) > 10, "the fixture should give detections to compare"
+    assert len(records) == len(ref["boxes"])
+    assert [r["category_id"] for r in records] == ref["labels"].tolist()
+    boxes = torch.tensor([r["bbox"] for r in records])
+    boxes[:, 2:] += boxes[:, :2]  # XYWH -> XYXY
+    torch.testing.assert_close(boxes, ref["boxes"], atol=0.01, rtol=0)

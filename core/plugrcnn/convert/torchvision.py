@@ -13,7 +13,7 @@ import torch
 from plugrcnn.config.schema import Config
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.modeling.build import build_model
-from plugrcnn.modeling.weights import save_weights_atomic
+from plugrcnn.modeling.weights import read_state_dict, save_weights_atomic
 
 ARCHS = ("fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn", "keypointrcnn_resnet50_fpn")
 
@@ -32,20 +32,6 @@ CORE_RULES = [
 
 def default_config_path(arch: str) -> Path:
     return Path(__file__).resolve().parents[3] / "configs" / "torchvision" / f"{arch}.yaml"
-
-
-def read_torchvision_checkpoint(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise PlugrcnnError(f"{path}: torchvision checkpoint not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise PlugrcnnError(f"{path}: not a readable torch checkpoint ({type(exc).__name__})") from None
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]
-    if not isinstance(state, dict):
-        raise PlugrcnnError(f"{path}: expected a state_dict")
-    return state
 
 
 def convert_torchvision(state: dict[str, torch.Tensor], cfg: Config, arch: str,
@@ -77,7 +63,7 @@ def convert_torchvision(state: dict[str, torch.Tensor], cfg: Config, arch: str,
 
 
 def convert_file(arch: str, input_path: Path, output_path: Path, cfg: Config) -> int:
-    state = read_torchvision_checkpoint(input_path)
+    state = read_state_dict(input_path)
     converted = convert_torchvision(state, cfg, arch, str(input_path))
     save_weights_atomic({"model": converted, "source": f"torchvision:{arch}"}, output_path)
     return len(converted)

@@ -72,19 +72,14 @@ def freeze_stages(body: ResNetBody, freeze_at: int) -> None:
 
 def load_imagenet_weights(body: nn.Module, path: Path) -> None:
     """Load a torchvision-format ImageNet checkpoint (fc.* ignored) from a local file."""
-    if not path.exists():
-        raise PlugrcnnError(f"{path}: backbone weights file not found (model.backbone.weights)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise PlugrcnnError(f"{path}: not a torch checkpoint ({type(exc).__name__})") from None
-    state = state.get("model", state) if isinstance(state, dict) else state
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    from plugrcnn.modeling.weights import read_state_dict
+
+    state = {k: v for k, v in read_state_dict(path).items() if not k.startswith("fc.")}
     result = body.load_state_dict(state, strict=False)
     bad = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
     if bad or result.unexpected_keys:
-        raise PlugrcnnError(f"{path}: does not fit backbone (missing {bad[:3]}, "
-                            f"unexpected {result.unexpected_keys[:3]})")
+        raise PlugrcnnError(f"{path}: does not fit the backbone (model.backbone.weights): missing "
+                            f"{bad[:3]}, unexpected {result.unexpected_keys[:3]}")
 
 
 class FPN(nn.Module):
