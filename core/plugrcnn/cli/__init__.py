@@ -25,7 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="plugrcnn", description=__doc__)
     subs = parser.add_subparsers(dest="command", required=True)
     for name, module_name in COMMANDS.items():
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:  # e.g. deploy extras missing: the other commands still work
+            sub = subs.add_parser(name, help=f"(unavailable: {exc})")
+            sub.set_defaults(_module=None, _import_error=exc)
+            continue
         sub = subs.add_parser(name, help=module.__doc__.splitlines()[0] if module.__doc__ else None,
                               description=module.__doc__)
         module.add_arguments(sub)
@@ -35,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args._module is None:
+        print(f"plugrcnn {args.command}: error: cannot load this command ({args._import_error}); "
+              f"reinstall with `make install`", file=sys.stderr)
+        return 2
     try:
         return int(args._module.run(args) or 0)
     except PlugrcnnError as exc:

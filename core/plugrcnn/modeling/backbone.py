@@ -39,7 +39,17 @@ class ResNetBody(nn.Module):
         self.out_channels = [_stage_channels(getattr(self, s)) for s in STAGES]
         if cfg.weights:
             load_imagenet_weights(self, Path(cfg.weights))
-        freeze_stages(self, cfg.freeze_at)
+        self.frozen = frozen_modules(self, cfg.freeze_at)
+        for module in self.frozen:
+            for p in module.parameters():
+                p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> ResNetBody:
+        """Frozen stages keep their norm layers in eval mode (no running-statistics updates)."""
+        super().train(mode)
+        for module in self.frozen:
+            module.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -56,18 +66,13 @@ def _stage_channels(stage: nn.Sequential) -> int:
     return last.out_channels
 
 
-def freeze_stages(body: ResNetBody, freeze_at: int) -> None:
+def frozen_modules(body: ResNetBody, freeze_at: int) -> list[nn.Module]:
     """freeze_at=1 freezes the stem, k freezes the stem and res2..res(k) (detectron2's meaning)."""
     modules: list[nn.Module] = []
     if freeze_at >= 1:
         modules += [body.conv1, body.bn1]
     modules += [getattr(body, s) for s in STAGES[: max(freeze_at - 1, 0)]]
-    for module in modules:
-        for p in module.parameters():
-            p.requires_grad_(False)
-        for m in module.modules():
-            if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                m.eval()
+    return modules
 
 
 def load_imagenet_weights(body: nn.Module, path: Path) -> None:
