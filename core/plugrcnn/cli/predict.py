@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, type=Path, help="an image or a folder of images")
     parser.add_argument("--output", required=True, type=Path, help="output folder")
     parser.add_argument("--no-draw", action="store_true", help="skip the drawn PNGs")
+    parser.add_argument("--draw-score-thresh", type=float, default=0.5,
+                        help="draw detections scoring at least this (all are written to the JSON)")
     parser.add_argument("opts", nargs="*", help="config overrides key.sub=value")
 
 
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         detection = predictor([images[path]])[0]
         results[path.name] = predictor.coco_records(detection)
         if not args.no_draw:
-            write_png(predictor.draw(images[path], detection), str(args.output / f"{path.stem}.png"))
+            write_png(predictor.draw(images[path], detection, args.draw_score_thresh),
+                      str(args.output / f"{path.stem}.png"))
     write_json_atomic(results, args.output / "predictions.json")
     total = sum(len(v) for v in results.values())
     print(f"{len(files)} image(s), {total} detection(s) -> {args.output / 'predictions.json'}")

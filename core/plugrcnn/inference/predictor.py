@@ -52,9 +52,16 @@ class Predictor:
             head.coco_results(detection, records)
         return records
 
-    def draw(self, image: torch.Tensor, detection: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Each head draws itself, lowest `draw_order` first (masks under boxes)."""
+    def draw(self, image: torch.Tensor, detection: dict[str, torch.Tensor],
+             score_thresh: float = 0.5) -> torch.Tensor:
+        """Each head draws the detections scoring at least `score_thresh`, lowest `draw_order`
+        first (masks under boxes)."""
+        keep = detection["scores"] >= score_thresh
+        count = len(keep)
+        # every per-detection field has the detections on its first axis
+        shown = {k: (v[keep] if v.dim() and v.shape[0] == count else v).detach().cpu()
+                 for k, v in detection.items()}
         image = image.cpu()
         for head in sorted(self.model.heads.values(), key=lambda h: h.draw_order):
-            image = head.draw(image, {k: v.detach().cpu() for k, v in detection.items()})
+            image = head.draw(image, shown)
         return image
