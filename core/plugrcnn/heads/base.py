@@ -6,7 +6,8 @@ Everything else it does runs outside ``forward`` and is called by the core at fi
 training:   ``training_roi_mask`` -> ``forward`` -> ``loss``
 inference:  ``forward`` -> (roi stage) ``candidates`` -> core selects detections ->
             ``postprocess`` -> ``finalize`` (to original image coordinates)
-outputs:    ``coco_results`` (records), ``draw`` (pictures), ``export_outputs`` (deploy graph)
+outputs:    ``coco_results`` (records), ``draw`` (pictures), ``export_outputs`` (deploy graph) and
+            its inverse ``import_outputs`` (deploy runtimes, before ``finalize``)
 
 Stages: an ``"roi"`` head runs on every RoI (sampled in training, proposals at inference) and may
 contribute the per-class ``scores``/``boxes`` from which the core selects detections (class, box);
@@ -106,3 +107,13 @@ class Head(nn.Module):
         e.g. a mask head's (N, K, 28, 28) probabilities of the predicted class.
         """
         return {}
+
+    def import_outputs(self, exported: dict[str, torch.Tensor],
+                       detection: dict[str, torch.Tensor]) -> None:
+        """The inverse of `export_outputs` for one image's valid rows (used by deploy runtimes).
+
+        Must leave `detection` as `postprocess` would, so `finalize` can follow. The default
+        stores tensor ``key`` as field ``key`` if it starts with ``pred_``, else ``pred_<key>``.
+        """
+        for key, value in exported.items():
+            detection[key if key.startswith("pred_") else f"pred_{key}"] = value

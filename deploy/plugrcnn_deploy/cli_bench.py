@@ -1,0 +1,43 @@
+"""Latency per stage (preprocess, backbone, RPN, heads, postprocess) and end to end, on one backend."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from plugrcnn_deploy.bench import BENCH_STAGES, benchmark
+from plugrcnn_deploy.cli_common import add_model_arguments, add_size_arguments, load_model, size_of
+from plugrcnn_deploy.runtimes import BACKENDS, load_runtime
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser)
+    parser.add_argument("--backend", choices=tuple(BACKENDS), default="torch")
+    parser.add_argument("--model", type=Path, default=None, help="the exported model (not for torch)")
+    add_size_arguments(parser, required=True)
+    parser.add_argument("--frame-height", type=int, default=None, help="size of the test frames "
+                        "(default: the model input; another size is letterboxed)")
+    parser.add_argument("--frame-width", type=int, default=None)
+    parser.add_argument("--max-detections", type=int, default=None)
+    parser.add_argument("--fp16", action="store_true", help="torch backend on CUDA: half precision")
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg, built, device = load_model(args)
+    size = size_of(args)
+    runtime = load_runtime(args.backend, built.model, model_path=args.model, device=device, size=size,
+                           max_detections=args.max_detections, fp16=args.fp16)
+    frame = (args.frame_height or size[0], args.frame_width or size[1])
+    try:
+        timer = benchmark(runtime, frame, iterations=args.iterations, warmup=args.warmup)
+    finally:
+        runtime.close()
+    spec = runtime.spec
+    print(f"{args.backend} on {device}: input {spec.height}x{spec.width} (frames {frame[0]}x{frame[1]}), "
+          f"K={spec.max_detections}, {args.iterations} iterations after {args.warmup} warm-up")
+    for line in timer.table(BENCH_STAGES):
+        print(line)
+    p50 = timer.percentiles("end-to-end")[0]
+    print(f"end to end: {1000.0 / p50:.1f} frames per second at p50")
+    return 0

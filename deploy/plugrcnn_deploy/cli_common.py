@@ -1,0 +1,47 @@
+"""Arguments and model loading shared by `plugrcnn export`, `video` and `bench`."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from plugrcnn.config import load_config
+from plugrcnn.config.schema import Config
+from plugrcnn.errors import PlugrcnnError
+from plugrcnn.modeling.build import BuiltModel, build_model, resolve_device
+from plugrcnn.modeling.weights import load_model_weights
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--weights", required=True, type=Path, help="plugrcnn weights (.pth)")
+    parser.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: model.device)")
+    parser.add_argument("opts", nargs="*", help="config overrides key.sub=value")
+
+
+def add_size_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    parser.add_argument("--height", type=int, required=required, help="input height of the model")
+    parser.add_argument("--width", type=int, required=required, help="input width of the model")
+
+
+def size_of(args: argparse.Namespace) -> tuple[int, int] | None:
+    if (args.height is None) != (args.width is None):
+        raise PlugrcnnError("give both --height and --width, or neither")
+    return None if args.height is None else (args.height, args.width)
+
+
+def default_size(cfg: Config) -> tuple[int, int]:
+    """The test-time input of the config: short side min_size_test, long side max_size_test padded."""
+    div = max(cfg.model.input.size_divisibility, 1)
+    return cfg.model.input.min_size_test, -(-cfg.model.input.max_size_test // div) * div
+
+
+def load_model(args: argparse.Namespace) -> tuple[Config, BuiltModel, torch.device]:
+    """Config (+ overrides), model with its weights, on the device asked for, in eval mode."""
+    cfg = load_config(args.config, args.opts)
+    device = resolve_device(args.device or cfg.model.device)
+    built = build_model(cfg)
+    load_model_weights(built.model, args.weights)
+    built.model.to(device).eval()
+    return cfg, built, device

@@ -1,0 +1,65 @@
+"""Export the model to ONNX, a TensorRT engine or an AOTInductor package (fixed size, K detections)."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from plugrcnn.errors import PlugrcnnError
+from plugrcnn.inference.images import list_images, read_image
+from plugrcnn_deploy.cli_common import add_model_arguments, add_size_arguments, default_size, load_model, size_of
+from plugrcnn_deploy.export import BACKEND_OF_FORMAT, FORMATS, export_model, synthetic_images, verify_export
+from plugrcnn_deploy.runtimes import load_runtime
+from plugrcnn_deploy.spec import DeploySpec
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser)
+    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--output", required=True, type=Path, help=".onnx | .engine | .pt2")
+    add_size_arguments(parser)
+    parser.add_argument("--max-detections", type=int, default=None, help="K (default: detections_per_image)")
+    parser.add_argument("--max-candidates", type=int, default=3000,
+                        help="class-box pairs entering the final NMS (< 3840)")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--input-dtype", choices=("uint8", "float32"), default="uint8",
+                        help="uint8 RGB in [0, 255] or float32 RGB in [0, 1]")
+    parser.add_argument("--fp16", action="store_true", help="half precision (TensorRT, AOTInductor on CUDA)")
+    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--verify", action="store_true",
+                        help="compare the exported model with PyTorch; fail (and remove it) over the limits")
+    parser.add_argument("--verify-images", type=Path, default=None,
+                        help="image or folder for --verify (default: synthetic images)")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg, built, device = load_model(args)
+    height, width = size_of(args) or default_size(cfg)
+    spec = DeploySpec(height=height, width=width, batch=args.batch, input_dtype=args.input_dtype,
+                      max_detections=args.max_detections or cfg.model.detection.detections_per_image,
+                      max_candidates=args.max_candidates, fp16=args.fp16)
+    images = [read_image(p) for p in list_images(args.verify_images)] if args.verify_images else None
+    start = time.perf_counter()
+    written = export_model(built.model, spec, args.format, args.output, config=cfg, pm=built.registry.pm,
+                           opset=args.opset)
+    print(f"wrote {args.output} ({args.format}, input {written.batch}x3x{written.height}x{written.width} "
+          f"{written.input_dtype}, K={written.max_detections}) in {time.perf_counter() - start:.1f} s")
+    print(f"outputs: {', '.join(written.outputs)}")
+    if args.verify:
+        _verify(args, built.model, device, images or synthetic_images((height, width)))
+    return 0
+
+
+def _verify(args: argparse.Namespace, model, device, images) -> None:  # type: ignore[no-untyped-def]
+    runtime = load_runtime(BACKEND_OF_FORMAT[args.format], model, model_path=args.output, device=device)
+    report = verify_export(model, runtime, images, fp16=args.fp16)
+    runtime.close()
+    for line in report.comparison.summary():
+        print(f"verify: {line}")
+    if report.comparison.reference_count == 0:
+        print("verify: warning: PyTorch found no detections on these images; only the empty result was compared")
+    if not report.ok:
+        args.output.unlink(missing_ok=True)
+        raise PlugrcnnError(f"{args.output}: verification failed ({'; '.join(report.problems)}); "
+                            f"the file was removed")
+    print("verify: OK")

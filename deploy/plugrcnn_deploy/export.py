@@ -1,0 +1,102 @@
+"""One entry point for every export format, and the verification that makes an export good.
+
+``export_model(model, spec, fmt, output)`` builds the DeployGraph from the model's own modules and
+writes an ONNX file, a TensorRT engine or an AOTInductor package. ``verify_export`` then runs the
+written file through its runtime and the PyTorch model on the same images and compares them.
+"""
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from plugrcnn.errors import PlugrcnnError
+from plugrcnn.modeling.detector import TwoStageDetector
+from plugrcnn_deploy.frames import letterbox, mean_fill
+from plugrcnn_deploy.graph import DeployGraph
+from plugrcnn_deploy.spec import DeploySpec
+from plugrcnn_deploy.verify import FP16_LIMITS, FP32_LIMITS, Comparison, compare_image, judge
+
+FORMATS = ("onnx", "tensorrt", "aoti")
+BACKEND_OF_FORMAT = {"onnx": "onnxruntime", "tensorrt": "tensorrt", "aoti": "aoti"}
+
+
+@dataclass
+class VerifyReport:
+    comparison: Comparison
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def build_graph(model: TwoStageDetector, spec: DeploySpec) -> DeployGraph:
+    """The deploy graph of `model` (fp16 graphs hold half copies of its modules)."""
+    return DeployGraph(model.eval(), spec)
+
+
+def export_model(model: TwoStageDetector, spec: DeploySpec, fmt: str, output: Path, *,
+                 config: Any = None, pm: Any = None, opset: int = 17) -> DeploySpec:
+    """Write `model` as `fmt` to `output`; returns the spec stored in the file."""
+    from plugrcnn_deploy.onnx_export import export_onnx
+
+    if fmt not in FORMATS:
+        raise PlugrcnnError(f"export: unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
+    device = model.device
+    if fmt == "onnx":
+        return export_onnx(build_graph(model, spec), output, config=config, pm=pm, opset=opset)
+    if fmt == "aoti":
+        from plugrcnn_deploy.aoti import export_aoti
+
+        return export_aoti(build_graph(model, spec), output)
+    from plugrcnn_deploy.tensorrt_build import build_engine, fp16_needs_typed_graph, import_tensorrt
+
+    trt = import_tensorrt()  # fail before the export work when TensorRT is missing
+    if device.type != "cuda":
+        raise PlugrcnnError("export: TensorRT engines are built on a CUDA device; use --device cuda")
+    graph_spec = replace(spec, fp16=spec.fp16 and fp16_needs_typed_graph(trt))
+    with tempfile.TemporaryDirectory(prefix="plugrcnn-trt-") as tmp:
+        onnx_path = Path(tmp) / "graph.onnx"
+        onnx_spec = export_onnx(build_graph(model, graph_spec), onnx_path, config=config, pm=pm, opset=opset)
+        return build_engine(onnx_path, output, replace(onnx_spec, fp16=spec.fp16), fp16=spec.fp16,
+                            config=config, pm=pm)
+
+
+def synthetic_images(size: tuple[int, int], count: int = 2, seed: int = 0) -> list[Tensor]:
+    """uint8 RGB images with smooth structure (blobs and edges), deterministic."""
+    gen = torch.Generator().manual_seed(seed)
+    height, width = size
+    images = []
+    for _ in range(count):
+        coarse = torch.rand(1, 3, max(height // 16, 2), max(width // 16, 2), generator=gen)
+        smooth = F.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)[0]
+        noise = torch.rand(3, height, width, generator=gen) * 0.15
+        images.append(((smooth * 0.85 + noise).clamp(0, 1) * 255).to(torch.uint8))
+    return images
+
+
+def verify_export(model: TwoStageDetector, runtime: Any, images: Sequence[Tensor], *, fp16: bool) -> VerifyReport:
+    """Run `runtime` (an exported model) and `model` on `images` letterboxed to the model's input."""
+    spec = runtime.spec
+    fill = mean_fill(model.cfg.input.pixel_mean)
+    canvases = [letterbox(image, (spec.height, spec.width), fill)[0] for image in images]
+    result = Comparison()
+    detection_cfg = model.roi_stage.cfg.detection
+    # the reference keeps as many detections as the export has slots
+    model.roi_stage.cfg.detection = replace(detection_cfg, detections_per_image=spec.max_detections)
+    try:
+        with torch.no_grad():
+            for canvas in canvases:
+                reference = model.predict([canvas.to(model.device)], resize=False)[0]
+                candidate = runtime.infer([canvas])[0]
+                compare_image(reference, candidate, result, strict=not fp16)
+    finally:
+        model.roi_stage.cfg.detection = detection_cfg
+    return VerifyReport(result, judge(result, FP16_LIMITS if fp16 else FP32_LIMITS))

@@ -1,0 +1,33 @@
+"""Output files that are either complete or absent: write to a temp name, rename at the end."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from plugrcnn.errors import PlugrcnnError
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temp path next to `path` (same suffix, so tools that look at it pick the right
+    format); on success it is renamed over `path`, on any error or interrupt it is deleted."""
+    path = Path(path)
+    if path.is_dir():
+        raise PlugrcnnError(f"{path}: is a folder; give a file name for the output")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PlugrcnnError(f"{path.parent}: cannot create the output folder ({exc.strerror})") from None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{suffix or path.suffix}",
+                               dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()

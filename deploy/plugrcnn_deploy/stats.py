@@ -1,0 +1,53 @@
+"""Latency per stage: collect milliseconds, report p50 / p95 / p99 and frames per second."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+
+class StageTimer:
+    """Per-stage lists of milliseconds, in the order stages are first seen.
+
+    `sync_device`: a CUDA device to synchronise before reading the clock, so a stage's time
+    includes its GPU work (costs some overlap; the end-to-end rate is measured separately).
+    """
+
+    def __init__(self, sync_device: torch.device | None = None) -> None:
+        self.samples: dict[str, list[float]] = {}
+        self.sync_device = sync_device if sync_device is not None and sync_device.type == "cuda" else None
+
+    def add(self, stage: str, ms: float) -> None:
+        self.samples.setdefault(stage, []).append(ms)
+
+    def sync(self) -> None:
+        if self.sync_device is not None:
+            torch.cuda.synchronize(self.sync_device)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.sync()
+        start = time.perf_counter()
+        yield
+        self.sync()
+        self.add(name, (time.perf_counter() - start) * 1000.0)
+
+    def percentiles(self, stage: str) -> tuple[float, float, float]:
+        values = np.asarray(self.samples[stage])
+        p50, p95, p99 = np.percentile(values, [50, 95, 99])
+        return float(p50), float(p95), float(p99)
+
+    def table(self, stages: list[str] | None = None) -> list[str]:
+        stages = stages or list(self.samples)
+        width = max([len(s) for s in stages] + [5])
+        lines = [f"{'stage':<{width}}  {'p50 ms':>9}  {'p95 ms':>9}  {'p99 ms':>9}  {'n':>5}"]
+        for stage in stages:
+            if stage not in self.samples:
+                lines.append(f"{stage:<{width}}  {'n/a':>9}  {'n/a':>9}  {'n/a':>9}  {0:>5}")
+                continue
+            p50, p95, p99 = self.percentiles(stage)
+            lines.append(f"{stage:<{width}}  {p50:9.2f}  {p95:9.2f}  {p99:9.2f}  {len(self.samples[stage]):>5}")
+        return lines

@@ -1,0 +1,130 @@
+"""The fixed-shape pieces of the deploy graph agree with the core's data-dependent ones."""
+from __future__ import annotations
+
+import io
+import warnings
+
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper
+from torchvision.ops import batched_nms
+
+from deploy_fixtures import HEIGHT, WIDTH, Deployed, make_images
+from plugrcnn.errors import PlugrcnnError
+from plugrcnn.modeling.poolers import MultiLevelRoIAlign
+from plugrcnn_deploy.frames import letterbox, letterbox_size, mean_fill
+from plugrcnn_deploy.graph import DeployGraph
+from plugrcnn_deploy.spec import DeploySpec
+from plugrcnn_deploy.static_ops import MASKED_SCORE, grouped_nms_keep, pool_static
+from plugrcnn_deploy.tensorrt_ops import tensorrt_op_problems
+
+
+def _random_boxes(gen: torch.Generator, n: int, size: float = 200.0) -> torch.Tensor:
+    xy = torch.rand(n, 2, generator=gen) * size
+    wh = torch.rand(n, 2, generator=gen) * size / 3 + 1
+    return torch.cat([xy, xy + wh], dim=1)
+
+
+class _NMSModule(torch.nn.Module):
+    def forward(self, boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        return grouped_nms_keep(boxes, scores, groups, 3, 0.5, 100, 300.0)
+
+
+def _nms_case(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    centres = (torch.rand(15, 1, 2, generator=gen) * 150).expand(15, 8, 2)  # 8 boxes per object
+    jitter = torch.rand(15, 8, 4, generator=gen) * 8
+    boxes = (torch.cat([centres, centres + 30], dim=2) + jitter).reshape(1, 120, 4)  # (1, T, 4)
+    scores = torch.rand(1, 120, generator=gen)
+    scores[0, ::7] = MASKED_SCORE                           # candidates that must never be kept
+    groups = torch.randint(0, 3, (1, 120), generator=gen)
+    return boxes, scores, groups
+
+
+def _reference_keep(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    valid = torch.where(scores[0] >= 0)[0]
+    kept = valid[batched_nms(boxes[0, valid], scores[0, valid], groups[0, valid], 0.5)]
+    return torch.zeros(120, dtype=torch.bool).index_fill(0, kept, True)
+
+
+def test_grouped_nms_keeps_what_batched_nms_keeps_in_torch_and_in_onnxruntime() -> None:
+    boxes, scores, groups = _nms_case(0)
+    expected = _reference_keep(boxes, scores, groups)
+    assert 10 < int(expected.sum()) < 100, "the case should suppress some boxes and keep others"
+    assert torch.equal(_NMSModule()(boxes, scores, groups)[0], expected)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # the TorchScript-based exporter says it is deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(_NMSModule(), (boxes, scores, groups), buffer, dynamo=False, opset_version=17,
+                          input_names=["boxes", "scores", "groups"])
+    model = onnx.load_from_string(buffer.getvalue())
+    assert [n.op_type for n in model.graph.node].count("NonMaxSuppression") == 1
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    for seed in (0, 1, 2):  # the graph holds no constants of the first case
+        boxes, scores, groups = _nms_case(seed)
+        (keep,) = session.run(None, {"boxes": boxes.numpy(), "scores": scores.numpy(), "groups": groups.numpy()})
+        assert torch.equal(torch.from_numpy(keep)[0], _reference_keep(boxes, scores, groups))
+
+
+@pytest.mark.parametrize("aligned,sampling_ratio", [(True, 0), (False, 2)])
+def test_static_pooling_equals_the_core_multilevel_roi_align(aligned: bool, sampling_ratio: int) -> None:
+    gen = torch.Generator().manual_seed(3)
+    scales = [1 / 4, 1 / 8, 1 / 16, 1 / 32]
+    features = [torch.randn(2, 8, int(256 * s), int(320 * s), generator=gen) for s in scales]
+    # boxes from 4 px to 300 px so that every level gets some
+    sizes = torch.logspace(0.6, 2.45, 30)[:, None]
+    xy = torch.rand(2, 30, 2, generator=gen) * 100
+    boxes = torch.cat([xy, xy + sizes.expand(30, 2)[None]], dim=2)  # (N=2, R=30, 4)
+    pooler = MultiLevelRoIAlign(output_size=7, scales=scales, sampling_ratio=sampling_ratio, aligned=aligned)
+    expected = pooler(features, list(boxes.unbind(0)))
+    torch.testing.assert_close(pool_static(pooler, features, boxes), expected, rtol=0, atol=1e-6)
+
+
+def test_deploy_graph_in_eager_mode_gives_the_core_detections(deployed: Deployed) -> None:
+    model = deployed.model
+    graph = DeployGraph(model, DeploySpec(height=HEIGHT, width=WIDTH, max_detections=40))
+    for image in make_images(2):
+        reference = model.predict([image], resize=False)[0]
+        with torch.no_grad():
+            outputs = graph.forward_named(image[None])
+        count = int(outputs["valid_count"][0])
+        assert count == len(reference["pred_boxes"]) > 5
+        assert torch.equal(outputs["classes"][0, :count].long(), reference["pred_classes"])
+        torch.testing.assert_close(outputs["boxes"][0, :count], reference["pred_boxes"], rtol=0, atol=1e-4)
+        torch.testing.assert_close(outputs["scores"][0, :count], reference["scores"], rtol=0, atol=1e-6)
+
+
+def test_letterbox_keeps_the_aspect_ratio_and_fills_with_the_mean() -> None:
+    assert letterbox_size((100, 200), (256, 320)) == (160, 320)
+    assert letterbox_size((512, 320), (256, 320)) == (256, 160)
+    frame = torch.full((3, 100, 200), 7, dtype=torch.uint8)
+    fill = mean_fill((0.485, 0.456, 0.406))
+    assert fill == (124, 116, 104)
+    canvas, box = letterbox(frame, (256, 320), fill)
+    assert canvas.shape == (3, 256, 320) and box.resized_size == (160, 320)
+    assert int(canvas[:, :160].max()) == 7
+    assert canvas[:, 160:, :].flatten(1).unique(dim=1).tolist() == [[124], [116], [104]]
+
+
+def test_spec_round_trips_and_rejects_a_topk_tensorrt_cannot_build() -> None:
+    spec = DeploySpec(height=256, width=320, max_detections=50)
+    spec = spec.with_outputs(("boxes", "mask.pred_masks"), ("mask",))
+    assert DeploySpec.from_json(spec.to_json(), "x") == spec
+    assert spec.head_outputs("mask") == {"pred_masks": "mask.pred_masks"}
+    with pytest.raises(PlugrcnnError, match="max-detections must be in 1..3839"):
+        DeploySpec(height=256, width=320, max_detections=4000)
+
+
+def test_tensorrt_op_check_names_the_op_the_parser_rejects() -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [5000])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None])
+    k = helper.make_tensor("k", TensorProto.INT64, [1], [3900])
+    nodes = [helper.make_node("Unique", ["x"], ["u"], name="unique_node"),
+             helper.make_node("TopK", ["u", "k"], ["y", "i"], name="topk_node")]
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=[k])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    problems = tensorrt_op_problems(model)
+    assert any("op Unique (node 'unique_node')" in p for p in problems)
+    assert any("TopK (node 'topk_node') has K=3900" in p for p in problems)
