@@ -40,7 +40,7 @@ def test_wrong_type_names_the_key(tmp_path: Path) -> None:
 
 
 def test_override_type_error_blames_the_command_line(tmp_path: Path) -> None:
-    cfg = write(tmp_path / "c.yaml", "seed: 1\n")
+    cfg = write(tmp_path / "c.yaml", "output_dir: out\n")
     with pytest.raises(PlugrcnnError, match=r"command line: key model\.num_classes: expected int"):
         load_config(cfg, ["model.num_classes=many"])
 

@@ -141,8 +141,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     solver: dict[str, Any] = field(default_factory=dict)  # checked by plugrcnn.engine.solver
-    output_dir: str = "output"
-    seed: int = 0
+    output_dir: str = "output"           # (solver.seed seeds the weights, data order, sampling)
     # where each key was set (filled by load_config; used to name the file in errors)
     provenance: dict[str, str] = field(default_factory=dict, repr=False)
     source: str = ""

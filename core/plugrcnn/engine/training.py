@@ -35,6 +35,7 @@ def prepare_training(cfg: Config) -> tuple[BuiltModel, Any, SolverConfig]:
     solver = structure(SolverConfig, cfg.solver, cfg.provenance, "solver", cfg.source or "config")
     dataset = load_split(cfg, "train", training=True)
     sync_model_with_dataset(cfg, dataset)
+    torch.manual_seed(solver.seed)  # the initial weights, like everything after, follow the seed
     built = build_model(cfg)
     if cfg.model.weights:
         load_model_weights(built.model, cfg.model.weights)
