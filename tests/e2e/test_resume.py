@@ -33,12 +33,13 @@ def test_sigkilled_detector_training_resumes_exactly(tmp_path: Path, tiny_synthe
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     run = train(config, killed)
     deadline = time.time() + 120
-    while not (killed / "model_0000008.pth").exists():
+    pointer = killed / "last_checkpoint"
+    while not (pointer.exists() and pointer.read_text().strip() >= "model_0000008.pth"):
         assert run.poll() is None and time.time() < deadline, run.stdout.read() if run.stdout else ""
         time.sleep(0.05)
     os.kill(run.pid, signal.SIGKILL)
     run.wait()
-    last = (killed / "last_checkpoint").read_text().strip()
+    last = pointer.read_text().strip()  # the kill may land after a newer checkpoint file
     assert not (killed / "model_final.pth").exists()
     weights(killed / last)  # the checkpoint on disk loads: never half-written
 
