@@ -19,6 +19,7 @@ from plugrcnn.modeling.build import build_model
 from plugrcnn.modeling.detector import TwoStageDetector
 from plugrcnn.plugins.manager import installed_head_entry_points
 from plugrcnn_deploy.spec import DeploySpec
+from tv_fixtures import randomize_norm_statistics  # tests/parity, on sys.path via tests/conftest.py
 
 HEIGHT, WIDTH = 256, 320
 NUM_CLASSES = 4
@@ -74,11 +75,7 @@ def write_config(folder: Path, extra_heads: list[str], name: str = "model.yaml")
 def randomize(model: TwoStageDetector, seed: int = 0) -> TwoStageDetector:
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, buf in model.named_buffers():
-            if name.endswith("running_mean"):
-                buf.copy_(torch.randn(buf.shape, generator=gen) * 0.1)
-            elif name.endswith("running_var"):
-                buf.copy_(torch.rand(buf.shape, generator=gen) * 0.5 + 0.75)
+        randomize_norm_statistics(model, gen)
         model.rpn.head.objectness_logits.weight.normal_(0, 0.1, generator=gen)
         model.rpn.head.anchor_deltas.weight.normal_(0, 0.01, generator=gen)
         for head in model.heads.values():

@@ -15,6 +15,16 @@ from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops import FrozenBatchNorm2d
 
 
+def randomize_norm_statistics(model: torch.nn.Module, gen: torch.Generator) -> None:
+    """Batch-norm statistics that are not the identity (any model: torchvision's or ours)."""
+    with torch.no_grad():
+        for name, buf in model.named_buffers():
+            if name.endswith("running_mean"):
+                buf.copy_(torch.randn(buf.shape, generator=gen) * 0.1)
+            elif name.endswith("running_var"):
+                buf.copy_(torch.rand(buf.shape, generator=gen) * 0.5 + 0.75)
+
+
 ARCH_CLASSES = {
     "fasterrcnn_resnet50_fpn": (FasterRCNN, 91),
     "maskrcnn_resnet50_fpn": (MaskRCNN, 91),
@@ -37,12 +47,7 @@ def make_torchvision_model(arch: str, seed: int = 0, cls_std: float = 0.01,
     model = model_class(backbone, num_classes=num_classes)
     gen = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
-        for name, buf in model.named_buffers():
-            # FrozenBatchNorm statistics that are not the identity
-            if name.endswith("running_mean"):
-                buf.copy_(torch.randn(buf.shape, generator=gen) * 0.1)
-            elif name.endswith("running_var"):
-                buf.copy_(torch.rand(buf.shape, generator=gen) * 0.5 + 0.75)
+        randomize_norm_statistics(model, gen)
         predictor = model.roi_heads.box_predictor
         predictor.cls_score.weight.normal_(0, cls_std, generator=gen)
         predictor.cls_score.bias.normal_(0, 1.0, generator=gen)

@@ -9,19 +9,14 @@ from plugrcnn.data.coco import CocoDataset
 from plugrcnn.errors import PlugrcnnError
 
 
-def _resolve(path: str, cfg: Config) -> Path:
-    """Paths in a config are relative to the working directory."""
-    return Path(path).expanduser()
-
-
 def load_split(cfg: Config, split: str, *, training: bool, transform: Any = None) -> CocoDataset:
     ds: DatasetConfig = getattr(cfg.data, split)
     if not ds.instances or not ds.images:
         raise PlugrcnnError(f"{cfg.source or 'config'}: data.{split}.instances and data.{split}.images "
                             f"must name a COCO JSON file and an image folder")
     category_ids = list(cfg.model.category_ids) or None
-    return CocoDataset.from_files(_resolve(ds.instances, cfg), _resolve(ds.images, cfg),
-                                  keypoints_json=_resolve(ds.keypoints, cfg) if ds.keypoints else None,
+    return CocoDataset.from_files(Path(ds.instances).expanduser(), Path(ds.images).expanduser(),
+                                  keypoints_json=Path(ds.keypoints).expanduser() if ds.keypoints else None,
                                   training=training, category_ids=category_ids, transform=transform)
 
 

@@ -28,7 +28,7 @@ class DatasetMapper:
         ops: list[Any] = []
         if self.augmentation is not None:
             # the global RNG: seeded per worker by the DataLoader, restored by the trainer on resume
-            image, ops = self.augmentation(image, random._inst)  # type: ignore[attr-defined]
+            image, ops = self.augmentation(image, random)  # type: ignore[arg-type]
         image = image.float() / 255.0 if image.dtype == torch.uint8 else image / 255.0
         boxes = torch.tensor([a["box"] for a in annotations], dtype=torch.float32).reshape(-1, 4)
         if ops:

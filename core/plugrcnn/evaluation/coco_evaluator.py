@@ -46,26 +46,28 @@ def coco_from_dict(data: dict[str, Any]) -> COCO:
 
 
 def evaluate_records(gt: COCO, records: list[dict[str, Any]], iou_type: str,
-                     params: dict[str, Any] | None = None) -> dict[str, float]:
-    """COCOeval of `records` for one iou type -> {AP, AP50, ...} in [0, 1] (-1: not defined)."""
-    params = params or {}
-    if iou_type == "keypoints":  # only categories that carry keypoints, only their detections
-        cat_ids = [c["id"] for c in gt.dataset["categories"] if c.get("keypoints")]
-        records = [r for r in records if r["category_id"] in cat_ids and "keypoints" in r]
-    else:
-        cat_ids = sorted(gt.getCatIds())
+                     params: dict[str, Any] | None = None,
+                     category_ids: list[int] | None = None) -> dict[str, float]:
+    """COCOeval of `records` for one iou type -> {AP, AP50, ...} in [0, 1] (-1: not defined).
+
+    `params` are set on ``COCOeval.params`` (e.g. ``kpt_oks_sigmas``); `category_ids` limits the
+    evaluation (and the records) to the categories a head covers, all of them when None.
+    """
+    cat_ids = sorted(gt.getCatIds()) if category_ids is None else list(category_ids)
+    records = [r for r in records if r["category_id"] in set(cat_ids)]
     if not records:
         return {name: 0.0 for name in METRIC_NAMES}
     with contextlib.redirect_stdout(io.StringIO()):
         dt = gt.loadRes([dict(r) for r in records])
         evaluator = COCOeval(gt, dt, iou_type)
         evaluator.params.catIds = cat_ids
-        if "kpt_oks_sigmas" in params:
-            evaluator.params.kpt_oks_sigmas = np.asarray(params["kpt_oks_sigmas"], dtype=np.float64)
+        for key, value in (params or {}).items():
+            setattr(evaluator.params, key, np.asarray(value) if isinstance(value, (list, tuple)) else value)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
-    names = METRIC_NAMES if iou_type != "keypoints" else ("AP", "AP50", "AP75", "APm", "APl")
+    # COCOeval reports no small-object AP where its areas have no "small" range (keypoints)
+    names = METRIC_NAMES if len(evaluator.stats) == 12 else ("AP", "AP50", "AP75", "APm", "APl")
     return {name: float(evaluator.stats[i]) for i, name in enumerate(names)}
 
 
@@ -78,8 +80,10 @@ def evaluate(predictor: Predictor, dataset: CocoDataset, output_dir: Path | None
     results: dict[str, dict[str, float]] = {}
     for head in predictor.model.heads.values():
         if head.coco_iou_type and head.coco_iou_type not in results:
+            labels = head.coco_eval_labels()
+            category_ids = None if labels is None else [predictor.category_id(i) for i in labels]
             results[head.coco_iou_type] = evaluate_records(gt, records, head.coco_iou_type,
-                                                           head.coco_eval_params())
+                                                           head.coco_eval_params(), category_ids)
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "coco_results.json").write_text(json.dumps(records))

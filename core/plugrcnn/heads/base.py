@@ -90,8 +90,13 @@ class Head(nn.Module):
         """Add this head's fields to the COCO result records of one image (one per detection)."""
 
     def coco_eval_params(self) -> dict[str, Any]:
-        """Extra COCOeval parameters for ``coco_iou_type`` (e.g. ``kpt_oks_sigmas``)."""
+        """Attributes set on ``COCOeval.params`` for ``coco_iou_type`` (e.g. ``kpt_oks_sigmas``)."""
         return {}
+
+    def coco_eval_labels(self) -> tuple[int, ...] | None:
+        """The labels this head predicts for (its evaluation covers only their categories);
+        None: every label."""
+        return None
 
     def draw(self, image: torch.Tensor, detection: dict[str, torch.Tensor]) -> torch.Tensor:
         """Draw this head's predictions on a uint8 (3, H, W) image; return the new image."""

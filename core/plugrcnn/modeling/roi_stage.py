@@ -84,19 +84,15 @@ class RoIStage(nn.Module):
 
     def _training_roi_mask(self, head: Head, sampled: list[SampledRoIs],
                            targets: list[ImageTargets]) -> list[torch.Tensor]:
+        if head.train_rois == "all":
+            return [torch.ones_like(rois.labels, dtype=torch.bool) for rois in sampled]
+        codec = head.target_codec() if head.train_rois == "foreground_with_targets" else None
         masks = []
         for rois, target in zip(sampled, targets):
-            if head.train_rois == "all":
-                masks.append(torch.ones_like(rois.labels, dtype=torch.bool))
-                continue
             fg = rois.labels > 0
-            if head.train_rois == "foreground_with_targets":
-                codec = head.target_codec()
-                valid = codec.valid(target.heads[head.name]).to(fg.device) if codec else None
-                if valid is not None and valid.numel() > 0:
-                    fg = fg & valid[rois.matched_gt.clamp(min=0)]
-                elif valid is not None:
-                    fg = torch.zeros_like(fg)
+            if codec is not None:
+                valid = codec.valid(target.heads[head.name]).to(fg.device)
+                fg = fg & valid[rois.matched_gt.clamp(min=0)] if valid.numel() else torch.zeros_like(fg)
             masks.append(fg)
         return masks
 

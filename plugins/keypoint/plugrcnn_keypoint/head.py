@@ -108,6 +108,9 @@ class KeypointHead(Head):
     def coco_eval_params(self) -> dict[str, Any]:
         return {"kpt_oks_sigmas": list(self.layout.oks_sigmas)}
 
+    def coco_eval_labels(self) -> tuple[int, ...] | None:
+        return tuple(self.layout.categories) or None
+
     def draw(self, image: torch.Tensor, detection: dict[str, torch.Tensor]) -> torch.Tensor:
         keep = self.has_keypoints(detection["pred_classes"]) & (detection["scores"] >= self.cfg.draw_score_thresh)
         if not bool(keep.any()):
