@@ -11,7 +11,7 @@ VENV_FLAGS  ?=
 TORCH_PINS  ?= torch==2.15.0 torchvision==0.29.2
 BIN         := $(VENV)/bin
 STAMP       := $(VENV)/.plugrcnn-installed
-PLUGINS     := plugins/class plugins/box plugins/mask plugins/keypoint
+PLUGINS     := plugins/class plugins/box plugins/mask plugins/keypoint plugins/maskiou
 TEST_PLUGINS := tests/plugins/area_head
 PYTEST_ARGS ?=
 

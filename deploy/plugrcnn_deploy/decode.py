@@ -1,11 +1,9 @@
 """Fixed-size graph outputs -> per-frame detections in frame coordinates, through the heads.
 
-For every head, its exported tensors (rows of the valid detections) become detection fields,
-then each head's own ``finalize`` moves them to the frame (mask pasting, keypoint scaling, ...),
-on the device the runtime left them on. No head is named here.
-
-Rebuilding a head's fields is the head's ``import_outputs(exported, detection)`` (the inverse of
-its ``export_outputs``; see plugrcnn.heads.base.Head for the default).
+The graph's outputs are already the heads' final results (each head's ``predict`` runs inside
+the graph), so output ``<head>.<key>`` becomes detection field ``pred_<key>`` as in the eager
+model, and each head's own ``finalize`` moves it to the frame (mask pasting, keypoint scaling,
+...) on the device the runtime left it on. No head is named here.
 """
 from __future__ import annotations
 
@@ -18,10 +16,6 @@ from plugrcnn.heads.base import Head
 from plugrcnn.modeling.preprocess import rescale_boxes
 from plugrcnn_deploy.frames import Letterbox
 from plugrcnn_deploy.spec import DeploySpec
-
-
-def import_head_outputs(head: Head, exported: dict[str, Tensor], detection: dict[str, Tensor]) -> None:
-    head.import_outputs(exported, detection)
 
 
 class DetectionDecoder:
@@ -38,9 +32,9 @@ class DetectionDecoder:
     def _one(self, raw: Mapping[str, Tensor], i: int, count: int, box: Letterbox) -> dict[str, Tensor]:
         det = {"pred_boxes": raw["boxes"][i, :count].float(), "scores": raw["scores"][i, :count].float(),
                "pred_classes": raw["classes"][i, :count].long()}
-        for name, head in self.heads.items():
-            exported = {key: raw[output][i, :count] for key, output in self.head_outputs[name].items()}
-            import_head_outputs(head, exported, det)
+        for name in self.heads:
+            for key, output in self.head_outputs[name].items():
+                det[f"pred_{key}"] = raw[output][i, :count]
         det["pred_boxes"], scale = rescale_boxes(det["pred_boxes"], box.resized_size, box.original_size)
         for head in self.heads.values():
             head.finalize(det, scale, box.original_size)

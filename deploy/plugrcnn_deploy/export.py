@@ -21,7 +21,7 @@ from plugrcnn.modeling.detector import TwoStageDetector
 from plugrcnn_deploy.frames import letterbox, mean_fill
 from plugrcnn_deploy.graph import DeployGraph
 from plugrcnn_deploy.spec import DeploySpec
-from plugrcnn_deploy.verify import FP16_LIMITS, FP32_LIMITS, Comparison, compare_image, judge
+from plugrcnn_deploy.verify import FP16_LIMITS, FP32_LIMITS, Comparison, compare_image, field_checks, judge
 
 FORMATS = ("onnx", "tensorrt", "aoti")
 BACKEND_OF_FORMAT = {"onnx": "onnxruntime", "tensorrt": "tensorrt", "aoti": "aoti"}
@@ -88,6 +88,7 @@ def verify_export(model: TwoStageDetector, runtime: Any, images: Sequence[Tensor
     fill = mean_fill(model.cfg.input.pixel_mean)
     canvases = [letterbox(image, (spec.height, spec.width), fill)[0] for image in images]
     result = Comparison()
+    checks = field_checks(model.heads)
     detection_cfg = model.roi_stage.cfg.detection
     # the reference keeps as many detections as the export has slots
     model.roi_stage.cfg.detection = replace(detection_cfg, detections_per_image=spec.max_detections)
@@ -96,7 +97,7 @@ def verify_export(model: TwoStageDetector, runtime: Any, images: Sequence[Tensor
             for canvas in canvases:
                 reference = model.predict([canvas.to(model.device)], resize=False)[0]
                 candidate = runtime.infer([canvas])[0]
-                compare_image(reference, candidate, result, strict=not fp16)
+                compare_image(reference, candidate, result, strict=not fp16, checks=checks)
     finally:
         model.roi_stage.cfg.detection = detection_cfg
     return VerifyReport(result, judge(result, FP16_LIMITS if fp16 else FP32_LIMITS))

@@ -10,8 +10,8 @@ images (N, 3, H, W) uint8 RGB (or float in [0, 1])
   -> model.rpn.head                          module ``rpn_head``
   -> fixed-count proposals                   module ``proposals``
   -> RoI trunks and heads: roi-stage heads score the P proposals, per-class NMS keeps K
-     detections, instance heads run on the K detection boxes, every head adds its
-     ``export_outputs``                      module ``roi_heads``
+     detections, instance heads run on the K detection boxes, every head's ``predict``
+     (static) gives its outputs             module ``roi_heads``
 
 Every weight is the core model's own module (``model.backbone``, ``model.rpn.head``,
 ``model.roi_stage.poolers / trunks / heads``): nothing is copied or re-implemented but the steps
@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -30,9 +30,11 @@ from torch import Tensor, nn
 
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.heads.base import Head
+from plugrcnn.heads.rows import PredictContext, RoIRows
+from plugrcnn.heads.spec import RoIInput
 from plugrcnn.modeling.detector import TwoStageDetector
 from plugrcnn.modeling.poolers import MultiLevelRoIAlign
-from plugrcnn.modeling.roi_stage import RoIStage
+from plugrcnn.modeling.roi_stage import HeadRunner, RoIStage
 from plugrcnn_deploy.detections_static import StaticDetections
 from plugrcnn_deploy.proposals import StaticProposals
 from plugrcnn_deploy.spec import CORE_OUTPUTS, DeploySpec
@@ -64,7 +66,13 @@ class InputNormalizer(nn.Module):
 
 
 class StaticRoIHeads(nn.Module):
-    """features, proposals (N, P, 4), valid (N, P) -> the named fixed-size outputs."""
+    """features, proposals (N, P, 4), valid (N, P) -> the named fixed-size outputs.
+
+    The heads run as in the eager model (`HeadRunner`: forward grouped by RoIInput, consumed
+    outputs aligned, then each head's `predict` with ``static=True``); only pooling and the
+    detection selection are the static versions. Every ``predict`` tensor (N*K, ...) becomes
+    the output ``<head>.<key>`` (N, K, ...).
+    """
 
     def __init__(self, roi_stage: RoIStage, num_classes: int, num_proposals: int, spec: DeploySpec) -> None:
         super().__init__()
@@ -74,7 +82,7 @@ class StaticRoIHeads(nn.Module):
         self.trunk_modules = nn.ModuleDict({_module_key(n): t for n, t in roi_stage.trunks.items()})
         self.poolers: dict[str, MultiLevelRoIAlign] = dict(roi_stage.poolers.items())  # no weights
         self.head_names = list(roi_stage.heads.keys())  # dependency order, as the core runs them
-        self.group_of = {name: key for key, names in roi_stage.groups.items() for name in names}
+        self.consumes = dict(roi_stage.consumes)
         self.image_size = (spec.height, spec.width)
         self.fp16 = spec.fp16
         self.select = StaticDetections(roi_stage.cfg.detection, num_classes, num_proposals,
@@ -87,59 +95,58 @@ class StaticRoIHeads(nn.Module):
     def forward(self, features: Sequence[Tensor], proposals: Tensor, valid: Tensor) -> dict[str, Tensor]:
         features = list(features)[:4]  # RoIAlign reads P2..P5
         n, p, _ = proposals.shape
-        roi_names = [name for name, head in self.heads.items() if head.stage == "roi"]
-        roi_outputs = self._run_heads(roi_names, features, proposals)
+        heads = self.heads
+        runner = HeadRunner(heads, self.consumes)
+        roi_names = [name for name, head in heads.items() if head.stage == "roi"]
+        on_proposals: dict[str, dict[str, Tensor]] = {}
+        runner.run_on_rows(roi_names, RoIRows(boxes=proposals.reshape(n * p, 4)),
+                           self._pooler_on(features, proposals), on_proposals)
         candidates: dict[str, Tensor] = {}
         for name in roi_names:
-            candidates.update(self.heads[name].candidates(roi_outputs[name], list(proposals.unbind(0)),
-                                                          [self.image_size] * n))
+            outputs = {k: v.float() for k, v in on_proposals[name].items()}
+            candidates.update(heads[name].candidates(outputs, list(proposals.unbind(0)), [self.image_size] * n))
         scores = candidates["scores"].reshape(n, p, -1)  # (N*P, C+1) -> (N, P, C+1)
         if "boxes" in candidates:
             boxes = candidates["boxes"].reshape(n, p, -1, 4)
         else:  # no box head: every class keeps the proposal box
             boxes = proposals[:, :, None, :].expand(n, p, scores.shape[-1], 4)
         det_boxes, det_scores, labels, slot, det_valid = self.select(scores, boxes, valid)
-        detections = {"pred_boxes": det_boxes, "scores": det_scores, "pred_classes": labels, "valid": det_valid}
+        k = det_scores.shape[1]
+        rows = RoIRows(boxes=det_boxes.reshape(n * k, 4), classes=labels.reshape(n * k),
+                       scores=det_scores.reshape(n * k))
+        index = (torch.arange(n, device=slot.device)[:, None] * p + slot).reshape(-1)  # (N*K,) into N*P
+        on_detections = {name: {key: value[index] for key, value in on_proposals[name].items()}
+                         for name in roi_names}
+        runner.run_on_rows([name for name, head in heads.items() if head.stage == "instance"], rows,
+                           self._pooler_on(features, det_boxes), on_detections)
+        floats = {name: {key: value.float() for key, value in outs.items()} for name, outs in on_detections.items()}
+        predictions = runner.predict_on_rows(rows, floats, PredictContext(static=True))
         outputs = {"boxes": det_boxes, "scores": det_scores, "classes": labels.to(torch.int32),
                    "valid_count": det_valid.float().sum(dim=1).to(torch.int32)}
-        instance_names = [name for name, head in self.heads.items() if head.stage == "instance"]
-        head_outputs = self._run_heads(instance_names, features, det_boxes)
-        rows = (torch.arange(n, device=slot.device)[:, None] * p + slot).reshape(-1)  # (N*K,) into N*P
-        for name in roi_names:  # roi-stage heads export their rows of the detections' proposals
-            head_outputs[name] = {key: value[rows] for key, value in roi_outputs[name].items()}
-        for name, head in self.heads.items():
-            outputs.update(self._export(name, head, head_outputs[name], detections))
+        for name, fields in predictions.items():
+            outputs.update(self._named(name, fields, n, k))
         return outputs
 
-    def _run_heads(self, names: list[str], features: list[Tensor], boxes: Tensor) -> dict[str, dict[str, Tensor]]:
-        """Each head's forward on boxes (N, R, 4), one pooling per group as in the core."""
-        results: dict[str, dict[str, Tensor]] = {}
-        pooled: dict[str, Tensor] = {}
-        for name in names:
-            key = self.group_of[name]
-            if key not in pooled:
-                pooled[key] = self._features(key, features, boxes)
-            results[name] = {k: v.float() for k, v in self.heads[name](pooled[key]).items()}
-        return results
+    def _pooler_on(self, features: list[Tensor], boxes: Tensor) -> Callable[[RoIInput], Tensor]:
+        """RoIInput -> the group's features on `boxes` (N, R, 4), as the core's `pool_group`."""
+        def pool(roi_input: RoIInput) -> Tensor:
+            if roi_input.trunk:
+                trunk = self.trunk_modules[_module_key(roi_input.trunk)]
+                x = pool_static(self.poolers[str(trunk.resolution)], features, boxes)
+                return trunk(x.half() if self.fp16 else x)
+            x = pool_static(self.poolers[str(roi_input.resolution)], features, boxes)
+            return x.half() if self.fp16 else x
+        return pool
 
-    def _features(self, key: str, features: list[Tensor], boxes: Tensor) -> Tensor:
-        if key.startswith("trunk:"):
-            trunk = self.trunk_modules[_module_key(key[len("trunk:"):])]
-            x = pool_static(self.poolers[str(trunk.resolution)], features, boxes)
-            return trunk(x.half() if self.fp16 else x)
-        x = pool_static(self.poolers[key[len("pool:"):]], features, boxes)
-        return x.half() if self.fp16 else x
-
-    def _export(self, name: str, head: Head, outputs: dict[str, Tensor],
-                detections: dict[str, Tensor]) -> dict[str, Tensor]:
-        n, k = detections["scores"].shape
+    @staticmethod
+    def _named(name: str, fields: dict[str, Tensor], n: int, k: int) -> dict[str, Tensor]:
         named = {}
-        for key, value in head.export_outputs(outputs, detections).items():
-            if not isinstance(value, Tensor) or tuple(value.shape[:2]) != (n, k):
+        for key, value in fields.items():
+            if not isinstance(value, Tensor) or value.dim() == 0 or value.shape[0] != n * k:
                 shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-                raise PlugrcnnError(f"head '{name}': export_outputs()['{key}'] is {shape}; it must be a "
-                                    f"tensor shaped (N={n}, K={k}, ...)")
-            named[f"{name}.{key}"] = value
+                raise PlugrcnnError(f"head '{name}': predict()['{key}'] is {shape}; it must be a "
+                                    f"tensor with one row per detection ({n * k} rows here)")
+            named[f"{name}.{key}"] = value.reshape(n, k, *value.shape[1:])  # (N*K, ...) -> (N, K, ...)
         return named
 
 

@@ -13,7 +13,7 @@ Graph outputs, all with a fixed shape:
     classes      (N, K) int32 labels in 1..num_classes
     valid_count  (N,) int32: rows [0, valid_count) of every per-detection output are detections,
                  sorted by decreasing score; the rest are padding with undefined values
-    <head>.<key> (N, K, ...) one per tensor a head returns from ``Head.export_outputs``
+    <head>.<key> (N, K, ...) one per tensor a head returns from ``Head.predict`` (static)
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from plugrcnn.errors import PlugrcnnError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: head outputs are their predict() results
 CORE_OUTPUTS = ("boxes", "scores", "classes", "valid_count")
 INPUT_NAME = "images"
 INPUT_DTYPES = ("uint8", "float32")

@@ -2,9 +2,9 @@
 
 Detections are paired greedily by class and box overlap (equal scores may come in either order);
 float32 also needs the same number of detections, fp16 tolerates a few unmatched. Then, per pair:
-box corners, and for the fields heads add, a comparison that fits what the field is: masks by
-IoU (``pred_masks``), keypoints by pixel distance (``pred_keypoints``), anything else by its
-largest difference relative to its size.
+box corners, and for the fields heads add, the comparison each head declares for it
+(`Head.output_checks`): ``binary_mask`` by IoU, ``points`` by pixel distance, ``value`` (the
+default) by its largest difference relative to its size, ``skip`` not at all.
 
 A keypoint is the argmax of a heatmap: where two peaks are equally high, float rounding may pick
 the other one. A keypoint that moved more than half a pixel while its score (x, y, *score*)
@@ -12,7 +12,9 @@ agrees to KEYPOINT_TIE_REL is counted as such a tie, reported, and left out of t
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -67,20 +69,29 @@ class Comparison:
         lines = [f"detections: {self.matched} of {self.reference_count} matched (label and box)",
                  f"largest box difference: {self.max_box_diff:.4f} px"]
         if self.mask_iou is not None:
-            lines.append(f"mask IoU: {self.mask_iou:.4f}")
+            lines.append(f"binary-mask IoU: {self.mask_iou:.4f}")
         if self.max_keypoint_distance is not None:
-            lines.append(f"largest keypoint distance: {self.max_keypoint_distance:.4f} px"
+            lines.append(f"largest point distance: {self.max_keypoint_distance:.4f} px"
                          + (f" ({self.keypoint_ties} keypoints at an equally high peak elsewhere)"
                             if self.keypoint_ties else ""))
         lines += [f"{name}: largest relative difference {diff:.2e}" for name, diff in self.field_diffs.items()]
         return lines
 
 
+def field_checks(heads: Mapping[str, Any]) -> dict[str, str]:
+    """Detection field -> how verify compares it, from every head's `output_checks`."""
+    return {f"pred_{key}": check for head in heads.values() for key, check in head.output_checks().items()}
+
+
 def _pairs(reference: dict[str, Tensor], candidate: dict[str, Tensor]) -> list[tuple[int, int]]:
     """Greedy pairs (reference, candidate): best-scoring reference first, to the unused candidate of
     the same label that overlaps it most (IoU >= 0.5). Order-free, so equal scores may swap."""
     ref_labels, cand_labels = reference["pred_classes"], candidate["pred_classes"]
-    iou = box_iou(reference["pred_boxes"].float(), candidate["pred_boxes"].float())
+    ref_boxes, cand_boxes = reference["pred_boxes"].float(), candidate["pred_boxes"].float()
+    iou = box_iou(ref_boxes, cand_boxes).nan_to_num(0.0)
+    # a box of zero width or height has no IoU with anything, itself included: equal corners pair
+    same = (ref_boxes[:, None, :] - cand_boxes[None, :, :]).abs().amax(-1) <= 0.5 if iou.numel() else iou.bool()
+    iou = torch.where(same, torch.ones_like(iou), iou)
     iou[ref_labels[:, None] != cand_labels[None, :]] = 0
     pairs = []
     for i in range(len(ref_labels)):  # reference is sorted by score: best first
@@ -92,8 +103,9 @@ def _pairs(reference: dict[str, Tensor], candidate: dict[str, Tensor]) -> list[t
 
 
 def compare_image(reference: dict[str, Tensor], candidate: dict[str, Tensor], result: Comparison,
-                  strict: bool) -> None:
-    """Accumulate one image's comparison into `result`."""
+                  strict: bool, checks: Mapping[str, str] | None = None) -> None:
+    """Accumulate one image's comparison into `result`; `checks`: field -> how it is compared."""
+    checks = checks or {}
     reference = {k: v.detach().cpu() for k, v in reference.items()}
     candidate = {k: v.detach().cpu() for k, v in candidate.items()}
     result.reference_count += len(reference["pred_classes"])
@@ -109,13 +121,19 @@ def compare_image(reference: dict[str, Tensor], candidate: dict[str, Tensor], re
     box_diff = (reference["pred_boxes"][ri].float() - candidate["pred_boxes"][ci].float()).abs().max()
     result.max_box_diff = max(result.max_box_diff, float(box_diff))
     skip = {"pred_boxes", "pred_classes", "scores"}
+    missing = sorted(n for n in set(checks) - set(candidate) if checks[n] != "skip" and n in reference)
+    result.problems += [f"the export has no field {n} (PyTorch has it)" for n in missing
+                        if f"the export has no field {n} (PyTorch has it)" not in result.problems]
     for name in sorted(set(reference) & set(candidate) - skip):
         ref, cand = reference[name][ri], candidate[name][ci]
-        if name == "pred_masks":
+        check = checks.get(name, "value")
+        if check == "skip":
+            continue
+        if check == "binary_mask":
             ref_bin, cand_bin = _binary(ref), _binary(cand)
             result.mask_intersection += float((ref_bin & cand_bin).sum())
             result.mask_union += float((ref_bin | cand_bin).sum())
-        elif name == "pred_keypoints":
+        elif check == "points":
             _add_keypoints(ref.float(), cand.float(), result)
         elif ref.is_floating_point() and ref.shape == cand.shape and ref.numel():
             rel = float(((ref - cand.to(ref.dtype)).abs() / (ref.abs() + 1.0)).max())
@@ -123,7 +141,7 @@ def compare_image(reference: dict[str, Tensor], candidate: dict[str, Tensor], re
 
 
 def _add_keypoints(ref: Tensor, cand: Tensor, result: Comparison) -> None:
-    """ref, cand (D, K, 3) x, y, score."""
+    """ref, cand (D, ..., 3) x, y, score."""
     distance = (ref[..., :2] - cand[..., :2]).norm(dim=-1)
     tie = (distance > 0.5) & ((ref[..., 2] - cand[..., 2]).abs() <= KEYPOINT_TIE_REL * ref[..., 2].abs())
     result.keypoint_ties += int(tie.sum())
@@ -143,11 +161,11 @@ def judge(result: Comparison, limits: Limits) -> list[str]:
     if result.max_box_diff > limits.box_px:
         problems.append(f"box difference {result.max_box_diff:.4f} px > {limits.box_px} px")
     if result.mask_iou is not None and result.mask_iou < limits.mask_iou:
-        problems.append(f"mask IoU {result.mask_iou:.4f} < {limits.mask_iou}")
+        problems.append(f"binary-mask IoU {result.mask_iou:.4f} < {limits.mask_iou}")
     distance = result.keypoint_distance(limits.keypoint_quantile)
     if distance is not None and distance > limits.keypoint_px:
         which = "largest" if limits.keypoint_quantile >= 1 else f"{limits.keypoint_quantile:.0%} quantile of"
-        problems.append(f"{which} keypoint distance {distance:.3f} px > {limits.keypoint_px} px")
+        problems.append(f"{which} point distance {distance:.3f} px > {limits.keypoint_px} px")
     for name, diff in result.field_diffs.items():
         if diff > limits.field_rel:
             problems.append(f"{name} differs by {diff:.2e} (relative) > {limits.field_rel}")

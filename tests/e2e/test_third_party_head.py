@@ -36,3 +36,18 @@ def test_third_party_head_trains_and_predicts(tmp_path: Path, tiny_synthetic: Pa
     records = json.loads((tmp_path / "pred" / "predictions.json").read_text())[image.name]
     assert records, "score_thresh 0 gives detections"
     assert all(r["area_pred"] > 0 for r in records)  # the plugin's own result field
+
+
+def test_eval_prints_the_third_party_heads_own_metric_beside_ap(tmp_path: Path, tiny_synthetic: Path,
+                                                                capsys) -> None:
+    cfg = tiny_config(tmp_path, tiny_synthetic, HEADS)
+    assert main(["train", "--config", str(cfg)]) == 0
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["eval", "--config", str(out / "config.yaml"), "--weights", str(out / "model_final.pth")]) == 0
+    printed = capsys.readouterr().out
+    assert "bbox" in printed and "area" in printed and "MAE" in printed, printed
+    metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    assert set(metrics["area"]) == {"MAE", "rel_error", "matched"}
+    assert metrics["area"]["MAE"] >= 0 and 0 <= metrics["area"]["matched"] <= 1
+    assert 0 <= metrics["bbox"]["AP"] <= 1

@@ -26,7 +26,7 @@ from plugrcnn.engine.distributed import (  # noqa: E402
     shutdown_distributed,
     wrap_model_for_ddp,
 )
-from plugrcnn.engine.trainer import sum_losses  # noqa: E402
+from plugrcnn.engine.losses import weighted_sum  # noqa: E402
 from plugrcnn.engine.training_sampler import build_training_loader  # noqa: E402
 
 IMAGES_PER_STEP = 4
@@ -40,7 +40,7 @@ def _first_batch(dataset, rank: int, world_size: int) -> list[dict]:
 
 
 def _flat_gradient(model: torch.nn.Module, batch: list[dict]) -> torch.Tensor:
-    sum_losses(model(batch)).backward()
+    weighted_sum(model(batch)).backward()
     return torch.cat([p.grad.reshape(-1) for p in model.parameters()])
 
 

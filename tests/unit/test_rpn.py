@@ -9,7 +9,6 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import RegionProposalNetwork
 from torchvision.models.detection.rpn import RPNHead as TorchvisionRPNHead
 
-from plugrcnn.errors import PlugrcnnError
 from plugrcnn.modeling.anchors import AnchorGenerator
 from plugrcnn.modeling.rpn import RPN, RPNHead, select_proposals
 
@@ -120,7 +119,6 @@ def _two_anchor_rpn(**kwargs: object) -> RPN:
         (dict(smooth_l1_beta=1 / 9, loss_normalization="sampled"), math.log(2), 0.045 / 2),
         # detectron2 style: L1, divided by batch_size_per_image * images = 256
         (dict(smooth_l1_beta=0.0, loss_normalization="batch"), 2 * math.log(2) / 256, 0.1 / 256),
-        (dict(loss_normalization="sampled", loss_weight={"loss_rpn_loc": 2.0}), math.log(2), 2 * 0.1 / 2),
     ],
 )
 def test_hand_computed_losses_on_two_anchors(kwargs: dict, expected_cls: float, expected_loc: float) -> None:
@@ -137,11 +135,6 @@ def test_no_losses_without_gt_or_in_eval() -> None:
     assert rpn([torch.zeros(1, 4, 1, 2)], [(16, 32)], (16, 32))[1] == {}
     rpn.eval()
     assert rpn([torch.zeros(1, 4, 1, 2)], [(16, 32)], (16, 32), [torch.zeros(0, 4)])[1] == {}
-
-
-def test_misspelled_loss_weight_is_an_error() -> None:
-    with pytest.raises(PlugrcnnError, match="loss_rpn_box"):
-        _two_anchor_rpn(loss_weight={"loss_rpn_box": 1.0})
 
 
 def test_head_parameter_names_shapes_and_init() -> None:

@@ -1,6 +1,7 @@
 """The training loop: SGD steps, checkpoints that a resume continues exactly, metrics, DDP.
 
-A step: next batch -> `model(batch)` (dict of `loss_*` scalars) -> `reduce_losses` -> finite
+A step: next batch -> `model(batch)` -> `criterion` (named `loss_*` scalars, outside the model's
+forward) -> `reduce_losses` (the scalar) -> finite
 check (all ranks agree) -> backward (GradScaler under AMP) -> optional clipping -> optimizer and
 scheduler step. Iterations are counted 1..max_iter: "iteration 40" is the 40th step, after which
 `model_0000040.pth` holds the state and metrics.jsonl has the line of the window ending there.
@@ -12,9 +13,7 @@ ends with the weights an uninterrupted one would have (bit for bit on CPU with t
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
-import operator
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -50,12 +49,13 @@ from plugrcnn.engine.distributed import (
     setup_distributed,
     wrap_model_for_ddp,
 )
+from plugrcnn.engine.losses import weighted_sum
 from plugrcnn.engine.metrics import MetricsWriter, plot_loss_curves
 from plugrcnn.engine.solver import SolverConfig, build_lr_scheduler, build_optimizer, lr_factor_at
 from plugrcnn.engine.training_sampler import build_training_loader, derive_seed
 from plugrcnn.errors import PlugrcnnError
 
-__all__ = ["Trainer", "plot_loss_curves", "sum_losses"]
+__all__ = ["Trainer", "plot_loss_curves"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +63,6 @@ LossDict = Mapping[str, torch.Tensor]
 METRICS_FILE = "metrics.jsonl"
 LOSS_PLOT_FILE = "loss_curves.png"
 _RESUME_KEYS = ("model", "optimizer", "scheduler", "iteration", "data", "rng")
-
-
-def sum_losses(loss_dict: LossDict) -> torch.Tensor:
-    """The default reduction: the plain sum of every named loss."""
-    if not loss_dict:
-        raise PlugrcnnError("model: returned no losses in training mode; is any head enabled?")
-    return functools.reduce(operator.add, loss_dict.values())
 
 
 @dataclasses.dataclass
@@ -114,15 +107,16 @@ class _LossWindow:
 class Trainer:
     """Trains `model` on `dataset` with the schedule in `solver`, writing into `output_dir`.
 
-    `model(batch)` in train mode returns named scalar losses (`loss_*`); `batch` is what
-    `collate_fn` makes of a list of `dataset` items. `reduce_losses` turns the dict into the
-    scalar that is minimised (default: the sum). `device`: default `cuda:<LOCAL_RANK>` if CUDA is
+    `batch` is what `collate_fn` makes of a list of `dataset` items; `criterion(model(batch))`
+    gives named scalar losses (`loss_*`; default criterion: the model returns them itself) and
+    `reduce_losses` turns them into the scalar that is minimised (default: their sum). `device`: default `cuda:<LOCAL_RANK>` if CUDA is
     available, else CPU. `find_unused_parameters` is passed to DistributedDataParallel.
     Only rank 0 writes checkpoints, metrics.jsonl and loss_curves.png.
     """
 
     def __init__(self, *, model: nn.Module, dataset: Dataset, collate_fn: Callable[[list[Any]], Any],
                  solver: SolverConfig, output_dir: str | Path,
+                 criterion: Callable[[Any], LossDict] | None = None,
                  reduce_losses: Callable[[LossDict], torch.Tensor] | None = None,
                  device: str | torch.device | None = None,
                  find_unused_parameters: bool = False) -> None:
@@ -131,7 +125,8 @@ class Trainer:
         self.collate_fn = collate_fn
         self.solver = solver
         self.output_dir = Path(output_dir)
-        self.reduce_losses = reduce_losses or sum_losses
+        self.criterion = criterion or (lambda outputs: outputs)
+        self.reduce_losses = reduce_losses or weighted_sum
         self.device = torch.device(device) if device is not None else None
         self.find_unused_parameters = find_unused_parameters
         self.start_iteration: int | None = None  # where the last `train()` began (0 or resumed)
@@ -224,7 +219,7 @@ class Trainer:
     def _step(self, run: _Run, batch: Any) -> tuple[LossDict, torch.Tensor]:
         cfg = self.solver
         with torch.autocast(device_type=run.device.type, dtype=torch.float16, enabled=run.use_amp):
-            loss_dict = run.trained_model(batch)
+            loss_dict = self.criterion(run.trained_model(batch))
             total = self.reduce_losses(loss_dict)
         self._stop_if_not_finite(loss_dict, total, run.iteration + 1)
         run.optimizer.zero_grad(set_to_none=True)

@@ -57,7 +57,7 @@ def train_from_config(cfg: Config, resume: bool = False) -> dict[str, Any]:
         save_config(cfg, output_dir / "config.yaml")
     device = None if cfg.model.device == "auto" else resolve_device(cfg.model.device)
     trainer = Trainer(model=built.model, dataset=dataset, collate_fn=trivial_batch_collator,
-                      solver=solver, output_dir=output_dir,
+                      solver=solver, output_dir=output_dir, criterion=built.criterion,
                       reduce_losses=make_loss_reducer(built.registry.pm.hook, cfg.model.loss_weights),
                       device=device)
     return trainer.train(resume=resume)

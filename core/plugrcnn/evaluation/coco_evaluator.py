@@ -1,8 +1,8 @@
 """COCO evaluation for every enabled head's kind (bbox, segm, keypoints, or a plugin's own).
 
-Each head names its COCOeval iou type and parameters (``coco_iou_type``, ``coco_eval_params``)
+Each head names its evaluation kind and COCOeval parameters (``eval_kind``, ``coco_eval_params``)
 and writes its own result fields (``coco_results``); the evaluator only runs the model, collects
-records and calls pycocotools.
+records and calls pycocotools, or the head's own ``evaluate`` for a kind COCOeval does not know.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
 
 from plugrcnn.data.coco import CocoDataset
+from plugrcnn.heads.base import COCO_KINDS
 from plugrcnn.inference.predictor import Predictor
 
 METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -71,19 +72,38 @@ def evaluate_records(gt: COCO, records: list[dict[str, Any]], iou_type: str,
     return {name: float(evaluator.stats[i]) for i, name in enumerate(names)}
 
 
+DETECTION_SCORE_SUFFIX = " (det. score)"
+
+
 def evaluate(predictor: Predictor, dataset: CocoDataset, output_dir: Path | None = None,
              progress: bool = True) -> dict[str, dict[str, float]]:
-    """Run the model on `dataset`, evaluate every head's iou type, save results + records."""
+    """Run the model on `dataset`, evaluate every head's kind, save results + records.
+
+    COCOeval kinds (bbox, segm, keypoints) give AP; a kind some head scores itself (records'
+    ``scores: {kind: value}``) is evaluated with that score under its own name and with the
+    detection score under ``"<kind> (det. score)"``, side by side; other kinds are evaluated by
+    their head's `evaluate`.
+    """
     predictor.model.eval()
     records = collect_predictions(predictor, dataset, progress=progress)
-    gt = coco_from_dict(dataset.to_coco_dict())
+    ground_truth = dataset.to_coco_dict()
+    gt = coco_from_dict(ground_truth)
     results: dict[str, dict[str, float]] = {}
     for head in predictor.model.heads.values():
-        if head.coco_iou_type and head.coco_iou_type not in results:
-            labels = head.coco_eval_labels()
-            category_ids = None if labels is None else [predictor.category_id(i) for i in labels]
-            results[head.coco_iou_type] = evaluate_records(gt, records, head.coco_iou_type,
-                                                           head.coco_eval_params(), category_ids)
+        kind = head.eval_kind
+        if not kind or kind in results:
+            continue
+        if kind not in COCO_KINDS:
+            results[kind] = {k: float(v) for k, v in head.evaluate(ground_truth, records).items()}
+            continue
+        labels = head.coco_eval_labels()
+        category_ids = None if labels is None else [predictor.category_id(i) for i in labels]
+        params = head.coco_eval_params()
+        if any(kind in r.get("scores", {}) for r in records):
+            results[kind] = evaluate_records(gt, with_kind_score(records, kind), kind, params, category_ids)
+            results[kind + DETECTION_SCORE_SUFFIX] = evaluate_records(gt, records, kind, params, category_ids)
+        else:
+            results[kind] = evaluate_records(gt, records, kind, params, category_ids)
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "coco_results.json").write_text(json.dumps(records))
@@ -91,10 +111,20 @@ def evaluate(predictor: Predictor, dataset: CocoDataset, output_dir: Path | None
     return results
 
 
-def format_table(results: dict[str, dict[str, float]]) -> str:
-    header = f"{'kind':<10}" + "".join(f"{n:>8}" for n in ("AP", "AP50", "AP75"))
-    lines = [header, "-" * len(header)]
-    for kind, m in results.items():
-        lines.append(f"{kind:<10}" + "".join(f"{m.get(n, 0.0):8.3f}" for n in ("AP", "AP50", "AP75")))
-    return "\n".join(lines)
+def with_kind_score(records: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """Records whose ``score`` is their score for `kind` where a head gave one."""
+    return [{**r, "score": r["scores"][kind]} if kind in r.get("scores", {}) else r for r in records]
 
+
+def format_table(results: dict[str, dict[str, float]]) -> str:
+    """AP / AP50 / AP75 of the COCOeval kinds, then each other kind's own metrics."""
+    width = max([10, *(len(k) + 2 for k in results)])
+    header = f"{'kind':<{width}}" + "".join(f"{n:>8}" for n in ("AP", "AP50", "AP75"))
+    lines = [header, "-" * len(header)]
+    others = []
+    for kind, m in results.items():
+        if "AP" in m:
+            lines.append(f"{kind:<{width}}" + "".join(f"{m.get(n, 0.0):8.3f}" for n in ("AP", "AP50", "AP75")))
+        else:
+            others.append(f"{kind:<{width}}" + "  ".join(f"{n} {v:.4g}" for n, v in m.items()))
+    return "\n".join(lines + others)

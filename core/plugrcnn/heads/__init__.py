@@ -1,7 +1,41 @@
-"""The head contract: the base class every head plugin subclasses, and the per-image targets."""
+"""plugrcnn's public API for head authors: everything a head plugin needs, in one module.
+
+A plugin imports from here (and from ``plugrcnn.testing`` in its tests) and nowhere else in
+plugrcnn; what is exported here is kept stable. See docs/writing-a-head.md.
+
+- the contract: `Head` (subclass it), `HeadSpec` (yield it from ``plugrcnn_register_heads``),
+  `HeadContext` (what `build` receives), `RoIInput` (what `forward` reads), `RoIRows` (the rows
+  `forward` / `predict` run on), `PredictContext`, `hookimpl`;
+- training data: `SampledRoIs` (what `loss` gets per image), `ImageTargets`, `TargetCodec`, and
+  the geometric ops a codec moves its targets with (`ResizeOp`, `HFlipOp`, `transform_boxes`,
+  `transform_points`, `transform_polygons`, `transform_rle`, `transform_masks`);
+- helpers heads share: `BoxCoder`, `class_color`;
+- errors: `PlugrcnnError` (one line for the user, naming the key).
+"""
 from __future__ import annotations
 
-from plugrcnn.heads.base import Head, HeadContext
+from plugrcnn.data.transforms import (
+    HFlipOp,
+    ResizeOp,
+    transform_boxes,
+    transform_masks,
+    transform_points,
+    transform_polygons,
+    transform_rle,
+)
+from plugrcnn.errors import PlugrcnnError
+from plugrcnn.heads.base import COCO_KINDS, Check, Head
+from plugrcnn.heads.colors import class_color
+from plugrcnn.heads.rows import PredictContext, RoIRows
+from plugrcnn.heads.spec import HeadContext, HeadSpec, RoIInput
 from plugrcnn.heads.targets import ImageTargets, TargetCodec
+from plugrcnn.modeling.box_coder import BoxCoder
+from plugrcnn.modeling.sampler import SampledRoIs
+from plugrcnn.plugins.hookspecs import hookimpl
 
-__all__ = ["Head", "HeadContext", "ImageTargets", "TargetCodec"]
+__all__ = [
+    "COCO_KINDS", "BoxCoder", "Check", "HFlipOp", "Head", "HeadContext", "HeadSpec", "ImageTargets",
+    "PlugrcnnError", "PredictContext", "ResizeOp", "RoIInput", "RoIRows", "SampledRoIs",
+    "TargetCodec", "class_color", "hookimpl", "transform_boxes", "transform_masks",
+    "transform_points", "transform_polygons", "transform_rle",
+]

@@ -39,7 +39,10 @@ class Predictor:
         return int(ids[label - 1]) if ids else int(label)
 
     def coco_records(self, detection: dict[str, torch.Tensor], image_id: Any = None) -> list[dict[str, Any]]:
-        """One COCO result record per detection; heads add their fields (segmentation, ...)."""
+        """One COCO result record per detection; heads add their fields (segmentation, ...).
+
+        ``score`` is the detection's score; a head that scores detections for its own kind
+        (`Head.kind_scores`) adds ``scores: {kind: value}``, used by that kind's evaluation."""
         boxes = detection["pred_boxes"].detach().cpu()
         records = []
         for (x1, y1, x2, y2), score, label in zip(boxes.tolist(), detection["scores"].tolist(),
@@ -50,6 +53,9 @@ class Predictor:
             records.append(record)
         for head in self.model.heads.values():
             head.coco_results(detection, records)
+            for kind, key in head.kind_scores().items():
+                for record, value in zip(records, detection[f"pred_{key}"].tolist()):
+                    record.setdefault("scores", {})[kind] = float(value)
         return records
 
     def draw(self, image: torch.Tensor, detection: dict[str, torch.Tensor],

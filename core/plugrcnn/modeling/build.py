@@ -1,23 +1,33 @@
-"""Config -> model: load the head plugins the config names, check their configs, order them."""
+"""Config -> model: load the head plugins the config names, check their configs, order them,
+check what they declare against each other, and build model and criterion."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from plugrcnn.config.loader import structure
 from plugrcnn.config.schema import Config
+from plugrcnn.engine.losses import DetectorCriterion
 from plugrcnn.errors import PlugrcnnError
-from plugrcnn.heads.base import Head, HeadContext
+from plugrcnn.heads.base import COCO_KINDS, Head
+from plugrcnn.heads.spec import HeadContext, HeadSpec
 from plugrcnn.modeling.detector import TwoStageDetector
 from plugrcnn.modeling.roi_trunk import TRUNKS, FCTrunk
 from plugrcnn.plugins.manager import HeadRegistry, load_heads
+
+# methods of the first head contract that `predict` replaced: a head still defining one is told so
+RETIRED_METHODS = {"postprocess": "predict", "export_outputs": "predict", "import_outputs": "predict"}
 
 
 @dataclass
 class BuiltModel:
     model: TwoStageDetector
     registry: HeadRegistry
+    criterion: DetectorCriterion | None = None
+    head_configs: dict[str, Any] | None = None
 
 
 def order_heads(registry: HeadRegistry, names: list[str]) -> list[str]:
@@ -46,6 +56,18 @@ def order_heads(registry: HeadRegistry, names: list[str]) -> list[str]:
     return ordered
 
 
+def _requirements(registry: HeadRegistry, name: str) -> list[str]:
+    """Every head `name` requires, directly or not."""
+    found: list[str] = []
+    stack = list(registry.spec(name).requires)
+    while stack:
+        req = stack.pop()
+        if req not in found:
+            found.append(req)
+            stack.extend(registry.spec(req).requires)
+    return found
+
+
 def build_model(cfg: Config, registry: HeadRegistry | None = None) -> BuiltModel:
     """Build the detector of `cfg` (random weights unless the backbone names a local file)."""
     mcfg = cfg.model
@@ -54,33 +76,54 @@ def build_model(cfg: Config, registry: HeadRegistry | None = None) -> BuiltModel
         raise PlugrcnnError(f"{cfg.source or 'config'}: model.heads is empty; enable at least "
                             f"'class' (e.g. model.heads.class: {{}})")
     registry = registry or load_heads(names)
-    trunk_cfg = {"box_fc": mcfg.box_trunk}
-    trunks = {}
-    ctx = HeadContext(num_classes=mcfg.num_classes, in_channels=mcfg.fpn.out_channels,
-                      class_names=tuple(mcfg.class_names),
-                      pooler_sampling_ratio=mcfg.pooler.sampling_ratio,
-                      pooler_aligned=mcfg.pooler.aligned,
-                      trunk_channels={"box_fc": FCTrunk.output_dim(mcfg.fpn.out_channels, mcfg.box_trunk)})
+    head_configs = read_head_configs(cfg, registry)
+    trunks: dict[str, torch.nn.Module] = {}
     heads: dict[str, Head] = {}
     for name in order_heads(registry, names):
         spec = registry.spec(name)
-        head_cfg = structure(spec.config_class, mcfg.heads[name] or {}, cfg.provenance,
-                             f"model.heads.{name}", cfg.source or "config")
-        head = _build_head(spec, head_cfg, ctx, trunks, trunk_cfg, mcfg.fpn.out_channels)
-        heads[name] = head
+        ctx = HeadContext(num_classes=mcfg.num_classes, in_channels=mcfg.fpn.out_channels,
+                          class_names=tuple(mcfg.class_names),
+                          pooler_sampling_ratio=mcfg.pooler.sampling_ratio,
+                          pooler_aligned=mcfg.pooler.aligned,
+                          trunk_channels={"box_fc": FCTrunk.output_dim(mcfg.fpn.out_channels, mcfg.box_trunk)},
+                          required={r: head_configs[r] for r in _requirements(registry, name)})
+        heads[name] = _build_head(spec, head_configs[name], ctx, trunks, {"box_fc": mcfg.box_trunk},
+                                  mcfg.fpn.out_channels)
     if not any(h.stage == "roi" for h in heads.values()):
         raise PlugrcnnError(f"{cfg.source or 'config'}: no enabled head scores detections; "
                             f"enable 'class' (model.heads.class: {{}})")
-    model = TwoStageDetector(mcfg, heads, trunks, extra_losses=registry.pm.hook.plugrcnn_extra_losses)
-    return BuiltModel(model, registry)
+    consumes = {name: registry.spec(name).consumes for name in heads}
+    model = TwoStageDetector(mcfg, heads, trunks, consumes)
+    criterion = DetectorCriterion(model.heads, registry.pm.hook)
+    return BuiltModel(model, registry, criterion, head_configs)
 
 
-def _build_head(spec, head_cfg, ctx: HeadContext, trunks: dict, trunk_cfg: dict, in_channels: int) -> Head:
+def read_head_configs(cfg: Config, registry: HeadRegistry) -> dict[str, Any]:
+    """Every enabled head's config, checked against its plugin's dataclass (unknown keys, types)."""
+    configs = {}
+    for name in cfg.model.heads:
+        raw = cfg.model.heads[name] or {}
+        if isinstance(raw, dict) and "loss_weight" in raw:
+            raise PlugrcnnError(f"{cfg.provenance.get(f'model.heads.{name}.loss_weight', cfg.source or 'config')}: "
+                                f"key model.heads.{name}.loss_weight: loss weights are set in one place, "
+                                f"model.loss_weights (e.g. model.loss_weights.loss_{name}: 2.0)")
+        configs[name] = structure(registry.spec(name).config_class, raw, cfg.provenance,
+                                  f"model.heads.{name}", cfg.source or "config")
+    return configs
+
+
+def _build_head(spec: HeadSpec, head_cfg: Any, ctx: HeadContext, trunks: dict, trunk_cfg: dict,
+                in_channels: int) -> Head:
+    _check_spec(spec)
+    try:
+        head = spec.build(head_cfg, ctx)
+    except PlugrcnnError:
+        raise
+    except Exception as exc:  # a plugin's bug or an unchecked setting: one line naming the head
+        raise PlugrcnnError(f"head '{spec.name}': building it failed ({type(exc).__name__}: {exc}); "
+                            f"check model.heads.{spec.name}") from exc
+    _check_head(spec, head)
     # a head may read a shared trunk of the core; it is built once, for the first head that reads it
-    head = spec.build(head_cfg, ctx)
-    if not isinstance(head, Head):
-        raise PlugrcnnError(f"head '{spec.name}': build() returned {type(head).__name__}, "
-                            f"not a plugrcnn.heads.Head")
     trunk = head.roi_input.trunk
     if trunk:
         if trunk not in TRUNKS:
@@ -89,6 +132,32 @@ def _build_head(spec, head_cfg, ctx: HeadContext, trunks: dict, trunk_cfg: dict,
         if trunk not in trunks:
             trunks[trunk] = TRUNKS[trunk](in_channels, trunk_cfg[trunk])
     return head
+
+
+def _check_spec(spec: HeadSpec) -> None:
+    for ref in spec.consumes:
+        producer, _, key = ref.partition(".")
+        if not key or producer not in spec.requires:
+            raise PlugrcnnError(f"head '{spec.name}': consumes {ref!r} must be '<head>.<key>' of a head "
+                                f"it requires (requires: {list(spec.requires)})")
+
+
+def _check_head(spec: HeadSpec, head: Any) -> None:
+    name = spec.name
+    if not isinstance(head, Head):
+        raise PlugrcnnError(f"head '{name}': build() returned {type(head).__name__}, "
+                            f"not a plugrcnn.heads.Head")
+    for old, new in RETIRED_METHODS.items():
+        if any(old in vars(cls) for cls in type(head).__mro__ if cls is not Head):
+            raise PlugrcnnError(f"head '{name}' ({type(head).__module__}) defines {old}(), which the "
+                                f"head contract replaced by {new}(); see docs/writing-a-head.md")
+    if len(inspect.signature(head.forward).parameters) < 2:
+        raise PlugrcnnError(f"head '{name}': forward() must take (x, rows); see docs/writing-a-head.md")
+    if head.train_rois == "consumed" and not spec.consumes:
+        raise PlugrcnnError(f"head '{name}': train_rois is \"consumed\" but its HeadSpec consumes nothing")
+    if head.eval_kind and head.eval_kind not in COCO_KINDS and type(head).evaluate is Head.evaluate:
+        raise PlugrcnnError(f"head '{name}': eval_kind {head.eval_kind!r} is not one COCOeval knows "
+                            f"({', '.join(COCO_KINDS)}); the head must implement evaluate()")
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,12 +1,14 @@
 """The assembled two-stage detector: preprocess -> backbone+FPN -> RPN -> RoI stage (heads).
 
 `forward(batch)` takes a list of per-image dicts: ``{"image": (3, H, W) uint8 or float in [0, 1],
-"targets": ImageTargets}``. In training mode it returns named losses; in eval mode, per image, a
-dict of detections in original-image coordinates (``pred_boxes``, ``scores``, ``pred_classes``
-and each head's ``pred_*`` fields).
+"targets": ImageTargets}``. In training mode it returns `TrainingOutputs` (the RPN's losses and
+every head's outputs on its RoIs), which the criterion (``plugrcnn.engine.losses``) turns into
+named losses outside `forward`; in eval mode, per image, a dict of detections in original-image
+coordinates (``pred_boxes``, ``scores``, ``pred_classes`` and each head's ``pred_*`` fields).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,7 +22,7 @@ from plugrcnn.modeling.backbone import ResNetFPN
 from plugrcnn.modeling.box_coder import BoxCoder
 from plugrcnn.modeling.matcher import Matcher
 from plugrcnn.modeling.preprocess import Preprocessor, rescale_boxes
-from plugrcnn.modeling.roi_stage import ExtraLosses, RoIStage
+from plugrcnn.modeling.roi_stage import HeadRun, RoIStage
 from plugrcnn.modeling.rpn import RPN, RPNHead
 
 
@@ -41,16 +43,24 @@ def build_rpn(cfg: ModelConfig, in_channels: int, strides: list[int]) -> RPN:
         smooth_l1_beta=r.smooth_l1_beta, loss_normalization=r.loss_normalizer)
 
 
+@dataclass
+class TrainingOutputs:
+    """What the model's training forward returns: tensors for the criterion, no loss of a head."""
+    losses: dict[str, torch.Tensor]   # the core's own losses (RPN: loss_rpn_cls, loss_rpn_loc)
+    heads: dict[str, HeadRun]         # each head's outputs on its training RoIs
+    targets: list[ImageTargets]
+
+
 class TwoStageDetector(nn.Module):
     def __init__(self, cfg: ModelConfig, heads: dict[str, Head], trunks: dict[str, nn.Module],
-                 extra_losses: ExtraLosses | None = None) -> None:
+                 consumes: dict[str, tuple[str, ...]] | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.preprocess = Preprocessor(cfg.input)
         self.backbone = ResNetFPN(cfg.backbone, cfg.fpn)
         self.rpn = build_rpn(cfg, self.backbone.out_channels, self.backbone.strides)
         scales = [1.0 / s for s in self.backbone.strides[:4]]  # RoIAlign reads P2..P5
-        self.roi_stage = RoIStage(cfg, heads, trunks, scales, extra_losses)
+        self.roi_stage = RoIStage(cfg, heads, trunks, scales, consumes)
 
     @property
     def heads(self) -> nn.ModuleDict:
@@ -65,14 +75,14 @@ class TwoStageDetector(nn.Module):
             return self.losses(batch)
         return self.predict([item["image"] for item in batch])
 
-    def losses(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    def losses(self, batch: list[dict[str, Any]]) -> TrainingOutputs:
         images = self.preprocess([item["image"] for item in batch], resize=False)
         targets: list[ImageTargets] = [item["targets"].to(self.device) for item in batch]
         features = self.backbone(images.tensor)
         gt_boxes = [t.gt_boxes[~t.gt_crowd] for t in targets]
         proposals, losses = self.rpn(features, images.image_sizes, tuple(images.tensor.shape[-2:]), gt_boxes)
-        losses.update(self.roi_stage.forward_train(features[:4], proposals, targets))
-        return losses
+        runs = self.roi_stage.forward_train(features[:4], proposals, targets)
+        return TrainingOutputs(losses=losses, heads=runs, targets=targets)
 
     @torch.no_grad()
     def predict(self, images: list[torch.Tensor], resize: bool = True) -> list[dict[str, torch.Tensor]]:

@@ -1,37 +1,87 @@
-"""Runs the enabled heads on RoIs: training (sampled RoIs -> losses) and inference (detections).
+"""Runs the enabled heads on RoIs: training (sampled RoIs -> each head's outputs) and inference
+(proposals -> detections -> each head's predictions).
 
-The stage never names a head. It groups heads by what they read (a shared trunk, or RoIAlign at
-a resolution), pools once per group on the union of the RoIs its heads want, and hands each head
-its rows. Shape shorthand: R RoIs (all images), C channels, S pooler resolution, D detections.
+The stage never names a head. It groups heads by what they read (their `RoIInput`: a shared
+trunk, or RoIAlign at a resolution), pools once per group on the union of the rows its heads
+want, and hands each head its rows, with the outputs of the heads it consumes aligned to them.
+The deploy graph runs the same per-row steps (`HeadRunner`: forward grouped by RoIInput, then
+`predict`) with static shapes and its own pooling.
+
+Shape shorthand: R RoIs (all images), C channels, S pooler resolution, D detections.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from plugrcnn.config.schema import ModelConfig
+from plugrcnn.errors import PlugrcnnError
 from plugrcnn.heads.base import Head
+from plugrcnn.heads.rows import PredictContext, RoIRows
+from plugrcnn.heads.spec import RoIInput
 from plugrcnn.heads.targets import ImageTargets
 from plugrcnn.modeling.detection import select_detections
 from plugrcnn.modeling.poolers import MultiLevelRoIAlign
 from plugrcnn.modeling.sampler import SampledRoIs, sample_rois
 
-ExtraLosses = Callable[..., list[dict[str, torch.Tensor] | None]]
+Outputs = dict[str, Tensor]
 
 
-def _group_key(head: Head) -> str:
-    return f"trunk:{head.roi_input.trunk}" if head.roi_input.trunk else f"pool:{head.roi_input.resolution}"
+@dataclass
+class HeadRun:
+    """One head's forward in a training step: its outputs on the RoIs it ran on (per image)."""
+    outputs: Outputs
+    rois: list[SampledRoIs]
+
+
+class HeadRunner:
+    """Runs heads on one set of rows: forward (pooling once per group), then predict. The eager
+    RoI stage and the deploy graph both use it, each with its own pooling."""
+
+    def __init__(self, heads: dict[str, Head], consumes: dict[str, tuple[str, ...]]) -> None:
+        self.heads = heads  # dependency order
+        self.consumes = consumes
+
+    def run_on_rows(self, names: list[str], rows: RoIRows, pool: Callable[[RoIInput], Tensor],
+                    done: dict[str, Outputs]) -> None:
+        """Forward of each head in `names` (dependency order) on `rows`, pooling once per group.
+        `done` holds the outputs on these rows of heads already run; results are added to it."""
+        pooled: dict[RoIInput, Tensor] = {}
+        for name in names:
+            head = self.heads[name]
+            if head.roi_input not in pooled:
+                pooled[head.roi_input] = pool(head.roi_input)
+            done[name] = head(pooled[head.roi_input], replace(rows, consumed=self.consumed(name, done)))
+
+    def predict_on_rows(self, rows: RoIRows, outputs: dict[str, Outputs],
+                        ctx: PredictContext) -> dict[str, Outputs]:
+        """Every head's `predict` on the detection rows (outputs of all heads on those rows)."""
+        return {name: head.predict(outputs[name], replace(rows, consumed=self.consumed(name, outputs)), ctx)
+                for name, head in self.heads.items()}
+
+    def consumed(self, name: str, outputs: dict[str, Outputs]) -> Outputs:
+        """``"<head>.<key>"`` -> tensor, for what head `name` consumes, from `outputs` (same rows)."""
+        found = {}
+        for ref in self.consumes[name]:
+            producer, key = ref.split(".", 1)
+            if key not in outputs[producer]:
+                raise PlugrcnnError(f"head '{name}' consumes '{ref}' but head '{producer}' outputs only "
+                                    f"{sorted(outputs[producer])}; fix the HeadSpec's consumes")
+            found[ref] = outputs[producer][key]
+        return found
 
 
 class RoIStage(nn.Module):
     def __init__(self, cfg: ModelConfig, heads: dict[str, Head], trunks: dict[str, nn.Module],
-                 scales: list[float], extra_losses: ExtraLosses | None = None) -> None:
+                 scales: list[float], consumes: dict[str, tuple[str, ...]] | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.heads = nn.ModuleDict(heads)  # already in dependency order
         self.trunks = nn.ModuleDict(trunks)
+        self.consumes = {name: tuple((consumes or {}).get(name, ())) for name in heads}
         resolutions = {h.roi_input.resolution for h in heads.values() if not h.roi_input.trunk}
         resolutions |= {t.resolution for t in trunks.values()}
         p = cfg.pooler
@@ -40,21 +90,31 @@ class RoIStage(nn.Module):
                                        aligned=p.aligned, canonical_box_size=p.canonical_box_size,
                                        canonical_level=p.canonical_level, eps=p.level_eps)
             for r in sorted(resolutions)})
-        self.extra_losses = extra_losses
-        self.groups: dict[str, list[str]] = {}
+        self.groups: dict[RoIInput, list[str]] = {}
         for name, head in heads.items():
-            self.groups.setdefault(_group_key(head), []).append(name)
+            self.groups.setdefault(head.roi_input, []).append(name)
+        # read once: a codec is built from its head's config only
+        self.codecs = {name: head.target_codec() for name, head in heads.items()
+                       if head.train_rois == "foreground_with_targets"}
+
+    def names(self, stage: str) -> list[str]:
+        return [name for name, head in self.heads.items() if head.stage == stage]
 
     # -- features -----------------------------------------------------------------------------
-    def _features(self, key: str, features: list[torch.Tensor], boxes: list[torch.Tensor]) -> torch.Tensor:
-        if key.startswith("trunk:"):
-            trunk = self.trunks[key[len("trunk:"):]]
-            return trunk(self.poolers[str(trunk.resolution)](features, boxes))
-        return self.poolers[key[len("pool:"):]](features, boxes)
+    def pool_group(self, roi_input: RoIInput, pool: Callable[[MultiLevelRoIAlign], Tensor]) -> Tensor:
+        """The features of one group: `pool(pooler)` at the group's resolution, then its trunk."""
+        if roi_input.trunk:
+            trunk = self.trunks[roi_input.trunk]
+            return trunk(pool(self.poolers[str(trunk.resolution)]))
+        return pool(self.poolers[str(roi_input.resolution)])
+
+    @property
+    def runner(self) -> HeadRunner:
+        return HeadRunner(dict(self.heads.items()), self.consumes)
 
     # -- training -----------------------------------------------------------------------------
-    def forward_train(self, features: list[torch.Tensor], proposals: list[torch.Tensor],
-                      targets: list[ImageTargets]) -> dict[str, torch.Tensor]:
+    def forward_train(self, features: list[Tensor], proposals: list[Tensor],
+                      targets: list[ImageTargets]) -> dict[str, HeadRun]:
         s = self.cfg.sampler
         with torch.no_grad():
             sampled = sample_rois(
@@ -63,72 +123,89 @@ class RoIStage(nn.Module):
                 batch_size_per_image=s.batch_size_per_image, positive_fraction=s.positive_fraction,
                 fg_iou_threshold=s.fg_iou_threshold, bg_iou_threshold=s.bg_iou_threshold,
                 append_gt=s.append_gt)
-        losses: dict[str, torch.Tensor] = {}
-        for key, names in self.groups.items():
-            wanted = {n: self._training_roi_mask(self.heads[n], sampled, targets) for n in names}
-            union = [torch.stack([wanted[n][i] for n in names]).any(0) for i in range(len(sampled))]
-            union_rois = [_select(r, m) for r, m in zip(sampled, union)]
-            x = self._features(key, features, [r.boxes for r in union_rois])
-            for name in names:
-                head = self.heads[name]
-                # rows of `x` this head wants, in the order of the union
-                rows = torch.cat([wanted[name][i][union[i]] for i in range(len(sampled))])
-                head_rois = [_select(r, wanted[name][i]) for i, r in enumerate(sampled)]
-                outputs = head(x[rows])
-                losses.update(head.loss(outputs, head_rois, targets))
-                if self.extra_losses is not None:
-                    for extra in self.extra_losses(head_name=name, outputs=outputs, rois=head_rois,
-                                                   targets=targets):
-                        losses.update(extra or {})
-        return losses
+        wanted: dict[str, list[Tensor]] = {}
+        for name in self.heads:  # dependency order: a consumer after what it consumes
+            wanted[name] = self._training_rows(name, sampled, targets, wanted)
+        pooled: dict[RoIInput, tuple[list[Tensor], Tensor]] = {}
+        runs: dict[str, HeadRun] = {}
+        for name, head in self.heads.items():
+            if head.roi_input not in pooled:
+                members = self.groups[head.roi_input]
+                union = [torch.stack([wanted[n][i] for n in members]).any(0) for i in range(len(sampled))]
+                boxes = [r.boxes[m] for r, m in zip(sampled, union)]
+                pooled[head.roi_input] = (union, self.pool_group(
+                    head.roi_input, lambda pooler, b=boxes: pooler(features, b)))
+            union, x = pooled[head.roi_input]
+            rois = [_select(r, m) for r, m in zip(sampled, wanted[name])]
+            rows = RoIRows(boxes=torch.cat([r.boxes for r in rois]),
+                           classes=torch.cat([r.labels for r in rois]),
+                           consumed=self._consumed_in_training(name, wanted, runs))
+            runs[name] = HeadRun(head(x[positions_within(wanted[name], union)], rows), rois)
+        return runs
 
-    def _training_roi_mask(self, head: Head, sampled: list[SampledRoIs],
-                           targets: list[ImageTargets]) -> list[torch.Tensor]:
+    def _training_rows(self, name: str, sampled: list[SampledRoIs], targets: list[ImageTargets],
+                       wanted: dict[str, list[Tensor]]) -> list[Tensor]:
+        """Per image, (S,) bool: the sampled RoIs head `name` trains on."""
+        head = self.heads[name]
         if head.train_rois == "all":
             return [torch.ones_like(rois.labels, dtype=torch.bool) for rois in sampled]
-        codec = head.target_codec() if head.train_rois == "foreground_with_targets" else None
+        if head.train_rois == "consumed":  # the rows every head it consumes ran on
+            producers = [ref.split(".", 1)[0] for ref in self.consumes[name]]
+            return [torch.stack([wanted[p][i] for p in producers]).all(0) for i in range(len(sampled))]
         masks = []
+        codec = self.codecs.get(name)
         for rois, target in zip(sampled, targets):
             fg = rois.labels > 0
             if codec is not None:
-                valid = codec.valid(target.heads[head.name]).to(fg.device)
+                valid = codec.valid(target.heads[name]).to(fg.device)
                 fg = fg & valid[rois.matched_gt.clamp(min=0)] if valid.numel() else torch.zeros_like(fg)
             masks.append(fg)
         return masks
 
+    def _consumed_in_training(self, name: str, wanted: dict[str, list[Tensor]],
+                              runs: dict[str, HeadRun]) -> Outputs:
+        aligned = {}
+        for producer in dict.fromkeys(ref.split(".", 1)[0] for ref in self.consumes[name]):
+            if any(bool((w & ~p).any()) for w, p in zip(wanted[name], wanted[producer])):
+                raise PlugrcnnError(
+                    f"head '{name}' trains on RoIs head '{producer}' does not run on, so it cannot "
+                    f"read its outputs there; give '{name}' train_rois = \"consumed\"")
+            index = positions_within(wanted[name], wanted[producer])
+            aligned[producer] = {k: v[index] for k, v in runs[producer].outputs.items()}
+        return self.runner.consumed(name, aligned)
+
     # -- inference ----------------------------------------------------------------------------
-    def forward_infer(self, features: list[torch.Tensor], proposals: list[torch.Tensor],
-                      image_sizes: list[tuple[int, int]]) -> list[dict[str, torch.Tensor]]:
-        roi_names = [n for n, h in self.heads.items() if h.stage == "roi"]
-        outputs = self._run(roi_names, features, proposals)
-        candidates: dict[str, torch.Tensor] = {}
+    def forward_infer(self, features: list[Tensor], proposals: list[Tensor],
+                      image_sizes: list[tuple[int, int]]) -> list[dict[str, Tensor]]:
+        roi_names = self.names("roi")
+        runner = self.runner
+        on_proposals: dict[str, Outputs] = {}
+        runner.run_on_rows(roi_names, RoIRows(boxes=torch.cat(proposals)), self._pooler_on(features, proposals),
+                         on_proposals)
+        candidates: Outputs = {}
         for name in roi_names:
-            candidates.update(self.heads[name].candidates(outputs[name], proposals, image_sizes))
+            candidates.update(self.heads[name].candidates(on_proposals[name], proposals, image_sizes))
         detections = self._select(candidates, proposals)
-        for name in roi_names:
-            self.heads[name].postprocess(outputs[name], detections)
-        instance_names = [n for n, h in self.heads.items() if h.stage == "instance"]
-        if instance_names:
-            boxes = [d["pred_boxes"] for d in detections]
-            outputs = self._run(instance_names, features, boxes)
-            for name in instance_names:
-                self.heads[name].postprocess(outputs[name], detections)
+        rows = RoIRows(boxes=torch.cat([d["pred_boxes"] for d in detections]),
+                       classes=torch.cat([d["pred_classes"] for d in detections]),
+                       scores=torch.cat([d["scores"] for d in detections]))
+        index = torch.cat([d["roi_index"] for d in detections])
+        # roi-stage heads' outputs on the detections' proposals, then instance heads on the boxes
+        on_detections = {name: {k: v[index] for k, v in on_proposals[name].items()} for name in roi_names}
+        runner.run_on_rows(self.names("instance"), rows,
+                         self._pooler_on(features, [d["pred_boxes"] for d in detections]), on_detections)
+        predictions = runner.predict_on_rows(rows, on_detections, PredictContext(static=False))
+        counts = [len(d["pred_boxes"]) for d in detections]
+        for fields in predictions.values():
+            for key, value in fields.items():
+                for det, part in zip(detections, value.split(counts)):
+                    det[f"pred_{key}"] = part
         return detections
 
-    def _run(self, names: list[str], features: list[torch.Tensor],
-             boxes: list[torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
-        outputs: dict[str, dict[str, torch.Tensor]] = {}
-        for key, members in self.groups.items():
-            members = [n for n in members if n in names]
-            if not members:
-                continue
-            x = self._features(key, features, boxes)
-            for name in members:
-                outputs[name] = self.heads[name](x)
-        return outputs
+    def _pooler_on(self, features: list[Tensor], boxes: list[Tensor]) -> Callable[[RoIInput], Tensor]:
+        return lambda roi_input: self.pool_group(roi_input, lambda pooler: pooler(features, boxes))
 
-    def _select(self, candidates: dict[str, torch.Tensor],
-                proposals: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    def _select(self, candidates: Outputs, proposals: list[Tensor]) -> list[dict[str, Tensor]]:
         counts = [len(p) for p in proposals]
         scores = candidates["scores"].split(counts)
         if "boxes" in candidates:
@@ -144,11 +221,18 @@ class RoIStage(nn.Module):
         return detections
 
 
-def _select(rois: SampledRoIs, mask: torch.Tensor) -> SampledRoIs:
+def positions_within(subset: list[Tensor], superset: list[Tensor]) -> Tensor:
+    """Per image (S,) bool masks, `subset` within `superset` -> (R',) long: where each subset row
+    sits among the superset's rows (concatenated image-major)."""
+    index, offset = [], 0
+    for sub, sup in zip(subset, superset):
+        position = torch.cumsum(sup.long(), 0) - 1 + offset  # (S,) row of each superset member
+        index.append(position[sub])
+        offset += int(sup.sum())
+    if not index:
+        return torch.zeros(0, dtype=torch.long)
+    return torch.cat(index)
+
+
+def _select(rois: SampledRoIs, mask: Tensor) -> SampledRoIs:
     return SampledRoIs(boxes=rois.boxes[mask], labels=rois.labels[mask], matched_gt=rois.matched_gt[mask])
-
-
-def split_outputs(outputs: dict[str, torch.Tensor], counts: list[int]) -> list[dict[str, Any]]:
-    """Per-image views of a head's outputs over concatenated RoIs."""
-    per_key = {k: v.split(counts) for k, v in outputs.items()}
-    return [{k: per_key[k][i] for k in per_key} for i in range(len(counts))]

@@ -15,7 +15,7 @@ step for step, so the same weights give the same proposals in the same order.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -227,7 +227,8 @@ class RPN(nn.Module):
         score_thresh: proposals with sigmoid(objectness) below this are dropped.
         box_loss_type, smooth_l1_beta: box loss; beta 1/9 torchvision, 0 (L1) detectron2.
         loss_normalization: "sampled" (torchvision) or "batch" (detectron2).
-        loss_weight: multiplier of each named loss.
+
+    Losses are unweighted; weights are set in one place, ``model.loss_weights``.
     """
 
     def __init__(
@@ -250,7 +251,6 @@ class RPN(nn.Module):
         box_loss_type: str = "smooth_l1",
         smooth_l1_beta: float = 0.0,
         loss_normalization: str = "batch",
-        loss_weight: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__()
         if box_loss_type not in BOX_LOSS_TYPES:
@@ -259,9 +259,6 @@ class RPN(nn.Module):
             raise PlugrcnnError(
                 f"rpn: loss_normalization {loss_normalization!r} unknown; use one of {LOSS_NORMALIZATIONS}"
             )
-        unknown = set(loss_weight or {}) - {"loss_rpn_cls", "loss_rpn_loc"}
-        if unknown:
-            raise PlugrcnnError(f"rpn: loss_weight keys {sorted(unknown)} unknown; use loss_rpn_cls, loss_rpn_loc")
         self.anchor_generator = anchor_generator
         self.box_coder = box_coder if box_coder is not None else BoxCoder((1.0, 1.0, 1.0, 1.0))
         num_anchors = anchor_generator.num_anchors_per_location
@@ -276,7 +273,6 @@ class RPN(nn.Module):
         self.score_thresh = score_thresh
         self.smooth_l1_beta = smooth_l1_beta
         self.loss_normalization = loss_normalization
-        self.loss_weight = {"loss_rpn_cls": 1.0, "loss_rpn_loc": 1.0, **(loss_weight or {})}
 
     def forward(
         self,
@@ -314,5 +310,4 @@ class RPN(nn.Module):
                 batch_size_per_image=self.batch_size_per_image, positive_fraction=self.positive_fraction,
                 smooth_l1_beta=self.smooth_l1_beta, normalization=self.loss_normalization,
             )
-            losses = {name: value * self.loss_weight.get(name, 1.0) for name, value in losses.items()}
         return boxes, losses

@@ -1,7 +1,11 @@
-"""The head plugin system: hook specifications, the HeadSpec record, the plugin manager."""
+"""The plugin system: hook specifications and the plugin manager.
+
+Head authors import what they need from `plugrcnn.heads`; `HeadSpec` and `RoIInput` are also
+re-exported here for older plugins.
+"""
 from __future__ import annotations
 
+from plugrcnn.heads.spec import HeadSpec, RoIInput
 from plugrcnn.plugins.hookspecs import hookimpl
-from plugrcnn.plugins.spec import HeadSpec, RoIInput
 
 __all__ = ["HeadSpec", "RoIInput", "hookimpl"]

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import torch
 
     from plugrcnn.config.schema import Config
-    from plugrcnn.plugins.spec import HeadSpec
+    from plugrcnn.heads.spec import HeadSpec
 
 hookspec = pluggy.HookspecMarker("plugrcnn")
 hookimpl = pluggy.HookimplMarker("plugrcnn")
@@ -31,7 +31,7 @@ def plugrcnn_register_heads() -> Iterable[HeadSpec]:
     Called once per plugin manager, right after the plugins named in the config are loaded from
     the ``plugrcnn.heads`` entry-point group and before any model is built.
 
-    :return: an iterable of :class:`~plugrcnn.plugins.spec.HeadSpec` records. Two records with
+    :return: an iterable of :class:`~plugrcnn.heads.HeadSpec` records. Two records with
         the same name (from one or two distributions) are an error naming both.
     """
 
@@ -54,12 +54,16 @@ def plugrcnn_convert_weights(source: str, arch: str, state_dict: dict[str, torch
     """
 
 
-# -- training (around forward) -----------------------------------------------------------------
+# -- training (the criterion step, after the model's forward) ----------------------------------
 
 @hookspec
 def plugrcnn_extra_losses(head_name: str, outputs: dict[str, torch.Tensor], rois: list[Any],
                           targets: list[Any]) -> dict[str, torch.Tensor] | None:
     """Add loss terms for a head, after that head's own loss in a training step.
+
+    Called by the criterion (``plugrcnn.engine.losses.DetectorCriterion``), outside the model's
+    ``forward``, once per enabled head per step. Returned terms are weighted like every other
+    loss, by ``model.loss_weights``.
 
     :param head_name: the head whose outputs these are.
     :param outputs: the head's forward outputs on its training RoIs.
@@ -74,11 +78,12 @@ def plugrcnn_reduce_losses(losses: dict[str, torch.Tensor],
                            weights: dict[str, float]) -> torch.Tensor | None:
     """Reduce the named losses of a training step into the scalar that is back-propagated.
 
-    Called once per training step. Stops at the first non-None result; the default, used when no
-    plugin answers, is ``sum(weights.get(name, 1.0) * loss)``.
+    Called once per training step, by the criterion. Stops at the first non-None result; the
+    default, used when no plugin answers, is ``sum(weights.get(name, 1.0) * loss)``
+    (``plugrcnn.engine.losses.weighted_sum``).
 
-    :param losses: every named loss of the step.
-    :param weights: ``model.loss_weights`` from the config.
+    :param losses: every named loss of the step, unweighted (RPN, heads, extra losses).
+    :param weights: ``model.loss_weights`` from the config: the one place loss weights are set.
     :return: a scalar tensor, or None to leave it to the next implementation.
     """
 

@@ -14,7 +14,7 @@ import pluggy
 
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.plugins import hookspecs
-from plugrcnn.plugins.spec import HeadSpec
+from plugrcnn.heads.spec import HeadSpec
 
 ENTRY_POINT_GROUP = "plugrcnn.heads"
 

@@ -14,23 +14,20 @@ from torch import nn
 from torchvision.ops import clip_boxes_to_image
 from torchvision.utils import draw_bounding_boxes
 
-from plugrcnn.heads import Head, HeadContext, ImageTargets
-from plugrcnn.modeling.box_coder import BoxCoder
-from plugrcnn.plugins import RoIInput
+from plugrcnn.heads import BoxCoder, Head, HeadContext, ImageTargets, RoIInput, RoIRows, class_color
 
 
 @dataclass
 class BoxHeadConfig:
     box_coder_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
     smooth_l1_beta: float = 0.0          # 0 is L1 (detectron2); torchvision uses 1/9
-    loss_weight: float = 1.0
     scale_clamp: float = math.log(1000.0 / 16)
 
 
 class BoxHead(Head):
     stage = "roi"
     train_rois = "all"  # the loss is on foreground RoIs, normalised by all sampled RoIs
-    coco_iou_type = "bbox"
+    eval_kind = "bbox"
     draw_order = 80
 
     def __init__(self, cfg: BoxHeadConfig, ctx: HeadContext, name: str = "box") -> None:
@@ -43,7 +40,7 @@ class BoxHead(Head):
         nn.init.normal_(self.bbox_pred.weight, std=0.001)
         nn.init.zeros_(self.bbox_pred.bias)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, rows: RoIRows) -> dict[str, torch.Tensor]:
         return {"box_deltas": self.bbox_pred(x)}  # (R, D) -> (R, (C+1)*4)
 
     def loss(self, outputs: dict[str, torch.Tensor], rois: list[Any],
@@ -62,7 +59,7 @@ class BoxHead(Head):
             total = (pred - target).abs().sum()
         else:
             total = F.smooth_l1_loss(pred, target, beta=self.cfg.smooth_l1_beta, reduction="sum")
-        return {f"loss_{self.name}": total / max(labels.numel(), 1) * self.cfg.loss_weight}
+        return {f"loss_{self.name}": total / max(labels.numel(), 1)}
 
     def candidates(self, outputs: dict[str, torch.Tensor], proposals: list[torch.Tensor],
                    image_sizes: list[tuple[int, int]]) -> dict[str, torch.Tensor]:
@@ -78,8 +75,5 @@ class BoxHead(Head):
         labels = [f"{names[c - 1] if 0 < c <= len(names) else c} {s:.2f}"
                   for c, s in zip(detection["pred_classes"].tolist(), detection["scores"].tolist())]
         return draw_bounding_boxes(image.cpu(), detection["pred_boxes"].cpu(), labels=labels,
-                                   colors=_palette(detection["pred_classes"].tolist()), width=2)
-
-
-def _palette(classes: list[int]) -> list[tuple[int, int, int]]:
-    return [((37 * c) % 255, (17 * c + 90) % 255, (91 * c + 160) % 255) for c in classes]
+                                   colors=[class_color(c) for c in detection["pred_classes"].tolist()],
+                                   width=2)

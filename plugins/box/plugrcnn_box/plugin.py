@@ -5,8 +5,7 @@ from typing import Iterator
 
 import torch
 
-from plugrcnn.heads import HeadContext
-from plugrcnn.plugins import HeadSpec, hookimpl
+from plugrcnn.heads import HeadContext, HeadSpec, hookimpl
 from plugrcnn_box.head import BoxHead, BoxHeadConfig
 
 

@@ -11,13 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugrcnn.heads import Head, HeadContext, ImageTargets
-from plugrcnn.plugins import RoIInput
+from plugrcnn.heads import Head, HeadContext, ImageTargets, RoIInput, RoIRows
 
 
 @dataclass
 class ClassHeadConfig:
-    loss_weight: float = 1.0
+    pass  # the class head has no settings of its own (it reads the core's box trunk)
 
 
 class ClassHead(Head):
@@ -31,7 +30,7 @@ class ClassHead(Head):
         nn.init.normal_(self.cls_score.weight, std=0.01)
         nn.init.zeros_(self.cls_score.bias)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, rows: RoIRows) -> dict[str, torch.Tensor]:
         return {"class_logits": self.cls_score(x)}  # (R, D) -> (R, C+1)
 
     def loss(self, outputs: dict[str, torch.Tensor], rois: list[Any],
@@ -40,7 +39,7 @@ class ClassHead(Head):
         labels = torch.cat([r.labels for r in rois]) if rois else logits.new_zeros(0, dtype=torch.long)
         if labels.numel() == 0:  # keep the graph connected (DDP) with a zero loss
             return {f"loss_{self.name}": logits.sum() * 0.0}
-        return {f"loss_{self.name}": F.cross_entropy(logits, labels) * self.cfg.loss_weight}
+        return {f"loss_{self.name}": F.cross_entropy(logits, labels)}
 
     def candidates(self, outputs: dict[str, torch.Tensor], proposals: list[torch.Tensor],
                    image_sizes: list[tuple[int, int]]) -> dict[str, torch.Tensor]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-from plugrcnn.errors import PlugrcnnError
+from plugrcnn.heads import PlugrcnnError
 
 KeypointRef = Union[str, int]  # a keypoint name, or its 1-based index (COCO skeleton style)
 
@@ -20,7 +20,6 @@ class KeypointHeadConfig:
     skeleton: tuple[tuple[KeypointRef, KeypointRef], ...] = ()  # lines drawn between keypoints
     oks_sigmas: tuple[float, ...] = ()       # COCOeval's per-keypoint OKS sigma, one per keypoint
     categories: tuple[int, ...] = ()         # labels (1..num_classes) that have keypoints; () = all
-    loss_weight: float = 1.0
     pooler_resolution: int = 14              # RoIAlign size; heatmaps are 4x that (56)
     num_conv: int = 8                        # conv3x3 + ReLU layers before the deconvolution
     conv_dim: int = 512

@@ -15,8 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.utils import draw_keypoints
 
-from plugrcnn.heads import Head, HeadContext, ImageTargets
-from plugrcnn.plugins import RoIInput
+from plugrcnn.heads import Check, Head, HeadContext, ImageTargets, PredictContext, RoIInput, RoIRows
 from plugrcnn_keypoint.config import KeypointHeadConfig, resolve_layout
 from plugrcnn_keypoint.decode import heatmaps_to_keypoints, pixels_per_cell
 from plugrcnn_keypoint.loss import keypoint_rcnn_loss
@@ -28,7 +27,7 @@ COCO_VISIBLE = 2  # the v written for every predicted keypoint
 class KeypointHead(Head):
     stage = "instance"
     train_rois = "foreground_with_targets"  # foreground RoIs whose GT has a labelled keypoint
-    coco_iou_type = "keypoints"
+    eval_kind = "keypoints"
     draw_order = 90  # over masks and boxes
 
     def __init__(self, cfg: KeypointHeadConfig, ctx: HeadContext, name: str = "keypoint") -> None:
@@ -51,7 +50,7 @@ class KeypointHead(Head):
     def heatmap_size(self) -> int:
         return self.cfg.pooler_resolution * 2 * self.cfg.up_scale
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, rows: RoIRows) -> dict[str, torch.Tensor]:
         for conv in self.convs:
             x = F.relu(conv(x))
         x = self.score_lowres(x)  # (R, C, P, P) -> (R, K, 2P, 2P)
@@ -72,14 +71,19 @@ class KeypointHead(Head):
         if not gt:
             return {f"loss_{self.name}": logits.sum() * 0.0}
         loss = keypoint_rcnn_loss(logits, torch.cat(boxes), torch.cat(gt))
-        return {f"loss_{self.name}": loss * self.cfg.loss_weight}
+        return {f"loss_{self.name}": loss}
 
     # -- inference ------------------------------------------------------------------------------
-    def postprocess(self, outputs: dict[str, torch.Tensor], detections: list[dict[str, torch.Tensor]]) -> None:
-        boxes = torch.cat([d["pred_boxes"] for d in detections])
-        keypoints = heatmaps_to_keypoints(outputs["keypoint_logits"], boxes)  # (sum D, K, 3)
-        for det, kps in zip(detections, keypoints.split([len(d["pred_boxes"]) for d in detections])):
-            det["pred_keypoints"] = kps
+    def predict(self, outputs: dict[str, torch.Tensor], rows: RoIRows,
+                ctx: PredictContext) -> dict[str, torch.Tensor]:
+        """``keypoints`` (D, K, 3) [x, y, score] in network-input pixels. Eager: the exact decode
+        (data-dependent search); static (deploy graph): the same decode with fixed shapes, for
+        RoIs up to `export_max_roi_size`, searching `export_candidates` cells per keypoint."""
+        if not ctx.static:
+            return {"keypoints": heatmaps_to_keypoints(outputs["keypoint_logits"], rows.boxes)}
+        pixels = pixels_per_cell(float(self.cfg.export_max_roi_size), self.heatmap_size)
+        return {"keypoints": heatmaps_to_keypoints(outputs["keypoint_logits"], rows.boxes, num_pixels=pixels,
+                                                   num_candidates=self.cfg.export_candidates)}
 
     def finalize(self, detection: dict[str, torch.Tensor], scale_xy: tuple[float, float],
                  original_size: tuple[int, int]) -> None:
@@ -119,14 +123,5 @@ class KeypointHead(Head):
         return draw_keypoints(image.cpu(), points, connectivity=list(self.layout.skeleton) or None,
                               colors=(255, 64, 64), radius=3, width=2)
 
-    def export_outputs(self, outputs: dict[str, torch.Tensor],
-                       detections: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``keypoints`` (N, K_det, K, 3) [x, y, score] in network-input pixels, decoded with
-        static shapes (RoIs up to `export_max_roi_size`, `export_candidates` cells searched)."""
-        boxes = detections["pred_boxes"]
-        num_images, slots = boxes.shape[:2]
-        pixels = pixels_per_cell(float(self.cfg.export_max_roi_size), self.heatmap_size)
-        # (N, K_det, 4) -> (N*K_det, 4), image-major like the outputs' rows
-        keypoints = heatmaps_to_keypoints(outputs["keypoint_logits"], boxes.reshape(-1, 4),
-                                          num_pixels=pixels, num_candidates=self.cfg.export_candidates)
-        return {"keypoints": keypoints.view(num_images, slots, self.layout.num_keypoints, 3)}
+    def output_checks(self) -> dict[str, Check]:
+        return {"keypoints": "points"}

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from plugrcnn.data.transforms import HFlipOp, transform_points
-from plugrcnn.errors import PlugrcnnError
+from plugrcnn.heads import HFlipOp, transform_points
+from plugrcnn.heads import PlugrcnnError
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from plugrcnn.config import load_config
-from plugrcnn.heads import HeadContext, ImageTargets
+from plugrcnn.heads import HeadContext, ImageTargets, PredictContext, RoIRows
 from plugrcnn.modeling.build import build_model
 from plugrcnn_keypoint import KeypointHead, KeypointHeadConfig
 
@@ -37,7 +37,13 @@ def test_inference_fields_records_and_drawing() -> None:
         {"pred_boxes": torch.tensor([[10.0, 20.0, 66.0, 76.0], [0.0, 0.0, 56.0, 56.0]]),
          "scores": torch.tensor([0.8, 0.7]), "pred_classes": torch.tensor([1, 2])},
     ]
-    head.postprocess({"keypoint_logits": _peaks([5, 40, 1], [7, 30, 1])}, detections)
+    rows = RoIRows(boxes=torch.cat([d["pred_boxes"] for d in detections]),
+                   classes=torch.cat([d["pred_classes"] for d in detections]),
+                   scores=torch.cat([d["scores"] for d in detections]))
+    keypoints = head.predict({"keypoint_logits": _peaks([5, 40, 1], [7, 30, 1])}, rows,
+                             PredictContext(static=False))["keypoints"]
+    for det, part in zip(detections, keypoints.split([1, 2])):
+        det["pred_keypoints"] = part
     assert detections[0]["pred_keypoints"].shape == (1, 5, 3)
     torch.testing.assert_close(detections[1]["pred_keypoints"][0, 0], torch.tensor([40.5, 60.5, 3.0]))
     head.finalize(detections[1], (2.0, 0.5), (38, 132))  # original image: twice as wide, half as tall
@@ -56,16 +62,18 @@ def test_inference_fields_records_and_drawing() -> None:
     assert drawn.shape == image.shape and drawn[:, 28:33, 79:84].any()  # a dot at (81, 30)
 
 
-def test_export_outputs_are_fixed_size_per_detection_slot() -> None:
+def test_static_predict_matches_the_eager_decode_on_every_detection_slot() -> None:
     head = _head()
-    boxes = torch.tensor([[[0.0, 0.0, 56.0, 56.0], [10.0, 20.0, 66.0, 76.0]],
-                          [[0.0, 0.0, 168.0, 168.0], [0.0, 0.0, 0.0, 0.0]]])  # last slot empty
+    boxes = torch.tensor([[0.0, 0.0, 56.0, 56.0], [10.0, 20.0, 66.0, 76.0],
+                          [0.0, 0.0, 168.0, 168.0], [0.0, 0.0, 0.0, 0.0]])  # last slot empty
     outputs = {"keypoint_logits": _peaks([5, 40, 2, 0], [7, 30, 3, 0])}
-    exported = head.export_outputs(outputs, {"pred_boxes": boxes})
-    keypoints = exported["keypoints"]
-    assert keypoints.shape == (2, 2, 5, 3)
-    torch.testing.assert_close(keypoints[0, 1, 0], torch.tensor([40.5, 60.5, 3.0]))
-    assert keypoints[1, 0, 0, :2].tolist() == [10.5, 7.5]  # 168 px: pixel 3c+1 on sample c
+    rows = RoIRows(boxes=boxes, classes=torch.tensor([1, 1, 2, 0]), scores=torch.ones(4))
+    static = head.predict(outputs, rows, PredictContext(static=True))["keypoints"]
+    assert static.shape == (4, 5, 3)
+    torch.testing.assert_close(static[1, 0], torch.tensor([40.5, 60.5, 3.0]))
+    assert static[2, 0, :2].tolist() == [10.5, 7.5]  # 168 px: pixel 3c+1 on sample c
+    eager = head.predict(outputs, rows, PredictContext(static=False))["keypoints"]
+    torch.testing.assert_close(static[:3], eager[:3])
 
 
 def _small_model(tmp_path: Path):
@@ -87,11 +95,13 @@ model:
       num_conv: 2
       conv_dim: 16
 """)
-    return build_model(load_config(path)).model.train()
+    built = build_model(load_config(path))
+    built.model.train()
+    return built
 
 
-def _item(model, keypoints: list[float]) -> dict:
-    codec = model.heads["keypoint"].target_codec()
+def _item(built, keypoints: list[float]) -> dict:
+    codec = built.model.heads["keypoint"].target_codec()
     annotation = {"id": 1, "label": 1, "keypoints": keypoints}
     return {"image": torch.rand(3, 96, 128),
             "targets": ImageTargets(gt_boxes=torch.tensor([[20.0, 10.0, 90.0, 80.0]]),
@@ -101,16 +111,17 @@ def _item(model, keypoints: list[float]) -> dict:
 
 def test_training_step_uses_visible_keypoints_and_survives_all_invisible_ones(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    model = _small_model(tmp_path)
+    built = _small_model(tmp_path)
+    model = built.model
     visible = [50, 20, 2, 70, 40, 2, 30, 40, 2, 60, 75, 1, 40, 75, 2]
     invisible = [0, 0, 0] * 5
-    losses = model([_item(model, visible), _item(model, invisible)])
+    losses = built.criterion(model([_item(built, visible), _item(built, invisible)]))
     assert losses["loss_keypoint"].item() > 0  # 3136-way softmax: about log(3136) = 8
     losses["loss_keypoint"].backward()
     assert model.heads["keypoint"].score_lowres.weight.grad.abs().sum() > 0
 
     model.zero_grad()
-    losses = model([_item(model, invisible)])
+    losses = built.criterion(model([_item(built, invisible)]))
     assert losses["loss_keypoint"].item() == 0.0
     sum(losses.values()).backward()
     grads = [p.grad for p in model.heads["keypoint"].parameters()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torchvision.models.detection.keypoint_rcnn import KeypointRCNNHeads, KeypointRCNNPredictor
 
-from plugrcnn.heads import HeadContext
+from plugrcnn.heads import HeadContext, RoIRows
 from plugrcnn.plugins.manager import load_heads
 from plugrcnn_keypoint import KeypointHead, KeypointHeadConfig
 from plugrcnn_keypoint.convert import convert_torchvision_keypoint_head
@@ -24,7 +24,7 @@ def test_keypoint_head_is_found_through_its_entry_point() -> None:
     assert loaded.spec.config_class is KeypointHeadConfig
     head = loaded.spec.build(_config(), HeadContext(num_classes=1, in_channels=256))
     assert isinstance(head, KeypointHead) and head.roi_input.resolution == 14
-    assert (head.stage, head.train_rois, head.coco_iou_type) == ("instance", "foreground_with_targets", "keypoints")
+    assert (head.stage, head.train_rois, head.eval_kind) == ("instance", "foreground_with_targets", "keypoints")
 
 
 def test_torchvision_keypoint_layers_convert_to_the_same_function() -> None:
@@ -40,11 +40,11 @@ def test_torchvision_keypoint_layers_convert_to_the_same_function() -> None:
     x = torch.randn(3, 32, 14, 14)
     with torch.no_grad():
         expected = tv_predictor(tv_head(x))
-        got = ours(x)["keypoint_logits"]
+        got = ours(x, RoIRows(boxes=torch.zeros(len(x), 4)))["keypoint_logits"]
     assert got.shape == (3, 5, 56, 56)
     torch.testing.assert_close(got, expected)
 
 
 def test_forward_on_no_rois_gives_no_heatmaps() -> None:
     head = KeypointHead(_config(num_conv=2, conv_dim=8), HeadContext(num_classes=1, in_channels=16))
-    assert head(torch.zeros(0, 16, 14, 14))["keypoint_logits"].shape == (0, 5, 56, 56)
+    assert head(torch.zeros(0, 16, 14, 14), RoIRows(boxes=torch.zeros(0, 4)))["keypoint_logits"].shape == (0, 5, 56, 56)

@@ -1,9 +1,12 @@
 """Mask R-CNN's mask head: a small FCN on 14x14 RoI features -> class-specific 28x28 logits.
 
+Outputs of `forward`: ``mask_logits`` (R, C+1, M, M) and ``mask_class_logits`` (R, M, M), the
+channel of each row's class: the GT class in training, the predicted class at inference (what a
+head that builds on masks, such as mask scoring, consumes).
 Training: foreground RoIs whose GT has a mask; BCE on the GT class's channel (loss.py).
-Inference: the detections' boxes; the predicted class's channel, sigmoid -> ``pred_masks``
-(D, 1, M, M) probabilities; `finalize` pastes them into the original image (paste.py) and
-thresholds them -> ``pred_masks`` (D, H, W) bool.
+Inference: `predict` -> ``masks`` (D, M, M) probabilities (also the deploy graph's output);
+`finalize` pastes them into the original image (paste.py) and thresholds them ->
+``pred_masks`` (D, H, W) bool.
 
 Shape shorthand:
     R   RoIs (all images concatenated); D detections of one image; N images, K slots each
@@ -20,8 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.utils import draw_segmentation_masks
 
-from plugrcnn.heads import Head, HeadContext, ImageTargets
-from plugrcnn.plugins import RoIInput
+from plugrcnn.heads import Check, Head, HeadContext, ImageTargets, PredictContext, RoIInput, RoIRows, class_color
 from plugrcnn_mask.loss import build_roi_mask_targets, mask_rcnn_loss, select_class_channel
 from plugrcnn_mask.paste import paste_masks
 from plugrcnn_mask.rle import encode_masks
@@ -34,7 +36,6 @@ class MaskHeadConfig:
     num_conv: int = 4                # conv3x3 + ReLU layers before the 2x deconvolution
     conv_dim: int = 256
     cls_agnostic_mask: bool = False  # one mask channel for every class
-    loss_weight: float = 1.0
     mask_threshold: float = 0.5      # pasted probability >= this is inside the mask
     # "aligned": detectron2's paste (continuous box); "torchvision": its integer-box paste
     paste: Literal["aligned", "torchvision"] = "aligned"
@@ -45,7 +46,7 @@ class MaskHead(Head):
     stage = "instance"
     # foreground RoIs whose GT carries a mask (box-only annotations do not train the mask head)
     train_rois = "foreground_with_targets"
-    coco_iou_type = "segm"
+    eval_kind = "segm"
     draw_order = 20  # under boxes and keypoints
 
     def __init__(self, cfg: MaskHeadConfig, ctx: HeadContext, name: str = "mask") -> None:
@@ -66,11 +67,13 @@ class MaskHead(Head):
         nn.init.normal_(self.predictor.weight, std=0.001)
         nn.init.zeros_(self.predictor.bias)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, rows: RoIRows) -> dict[str, torch.Tensor]:
         for conv in self.convs:
             x = F.relu(conv(x))                   # (R, 256, S, S)
         x = F.relu(self.deconv(x))                # (R, 256, S, S) -> (R, 256, M, M)
-        return {"mask_logits": self.predictor(x)}  # (R, C+1, M, M)
+        logits = self.predictor(x)                # (R, C+1, M, M)
+        classes = rows.classes if rows.classes is not None else torch.zeros_like(logits[:, 0, 0, 0], dtype=torch.int64)
+        return {"mask_logits": logits, "mask_class_logits": select_class_channel(logits, classes)}
 
     # -- training -------------------------------------------------------------------------------
     def target_codec(self) -> MaskCodec:
@@ -82,24 +85,17 @@ class MaskHead(Head):
         keep, classes, gt_masks = build_roi_mask_targets(
             rois, [t.heads[self.name] for t in targets], self.mask_resolution)
         loss = mask_rcnn_loss(logits[keep.to(logits.device)], classes, gt_masks)
-        return {f"loss_{self.name}": loss * self.cfg.loss_weight}
+        return {f"loss_{self.name}": loss}
 
     # -- inference ------------------------------------------------------------------------------
-    def postprocess(self, outputs: dict[str, torch.Tensor],
-                    detections: list[dict[str, torch.Tensor]]) -> None:
-        classes = torch.cat([d["pred_classes"] for d in detections])
-        probabilities = select_class_channel(outputs["mask_logits"], classes).sigmoid()
-        per_image = probabilities.split([len(d["pred_boxes"]) for d in detections])
-        for det, masks in zip(detections, per_image):
-            det["pred_masks"] = masks[:, None]  # (D, M, M) -> (D, 1, M, M)
+    def predict(self, outputs: dict[str, torch.Tensor], rows: RoIRows,
+                ctx: PredictContext) -> dict[str, torch.Tensor]:
+        return {"masks": outputs["mask_class_logits"].float().sigmoid()}  # (D, M, M) probabilities
 
     def finalize(self, detection: dict[str, torch.Tensor], scale_xy: tuple[float, float],
                  original_size: tuple[int, int]) -> None:
-        probabilities = detection["pred_masks"]
-        if probabilities.dim() == 4:  # (D, 1, M, M) -> (D, M, M)
-            probabilities = probabilities[:, 0]
         detection["pred_masks"] = paste_masks(
-            probabilities, detection["pred_boxes"], original_size,
+            detection["pred_masks"], detection["pred_boxes"], original_size,  # (D, M, M) probabilities
             threshold=self.cfg.mask_threshold, mode=self.cfg.paste)
 
     # -- outputs --------------------------------------------------------------------------------
@@ -112,22 +108,9 @@ class MaskHead(Head):
         masks = detection["pred_masks"]
         if masks.shape[0] == 0 or masks.dtype != torch.bool:
             return image
-        colors = [_color(c) for c in detection["pred_classes"].tolist()]
+        colors = [class_color(c) for c in detection["pred_classes"].tolist()]
         return draw_segmentation_masks(image, masks.to(image.device), alpha=self.cfg.draw_alpha,
                                        colors=colors)
 
-    def export_outputs(self, outputs: dict[str, torch.Tensor],
-                       detections: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        classes = detections["pred_classes"]                      # (N, K)
-        probabilities = select_class_channel(outputs["mask_logits"], classes.reshape(-1)).sigmoid()
-        # (N*K, M, M) -> (N, K, M, M)
-        return {"pred_masks": probabilities.reshape(*classes.shape, *probabilities.shape[-2:])}
-
-    def import_outputs(self, exported: dict[str, torch.Tensor],
-                       detection: dict[str, torch.Tensor]) -> None:
-        """The inverse of `export_outputs` for one image's valid rows (the deploy decoder)."""
-        detection["pred_masks"] = exported["pred_masks"][:, None]  # (D, M, M) -> (D, 1, M, M)
-
-
-def _color(label: int) -> tuple[int, int, int]:
-    return ((37 * label) % 255, (17 * label + 90) % 255, (91 * label + 160) % 255)
+    def output_checks(self) -> dict[str, Check]:
+        return {"masks": "binary_mask"}

@@ -5,8 +5,7 @@ from typing import Iterator
 
 import torch
 
-from plugrcnn.heads import HeadContext
-from plugrcnn.plugins import HeadSpec, hookimpl
+from plugrcnn.heads import HeadContext, HeadSpec, hookimpl
 from plugrcnn_mask.convert import convert_torchvision_mask
 from plugrcnn_mask.head import MaskHead, MaskHeadConfig
 

@@ -27,8 +27,8 @@ import pycocotools.mask as mask_utils
 import torch
 from torchvision.ops import roi_align
 
-from plugrcnn.data.transforms import HFlipOp, ResizeOp
-from plugrcnn.errors import PlugrcnnError
+from plugrcnn.heads import HFlipOp, ResizeOp
+from plugrcnn.heads import PlugrcnnError
 
 Window = tuple[np.ndarray, int, int]  # (Hc, Wc) uint8 bitmap, x and y of its top-left pixel
 

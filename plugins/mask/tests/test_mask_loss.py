@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from plugrcnn.heads import HeadContext, ImageTargets
+from plugrcnn.heads import HeadContext, ImageTargets, RoIRows
 from plugrcnn.modeling.sampler import SampledRoIs
 from plugrcnn_mask.head import MaskHead, MaskHeadConfig
 from plugrcnn_mask.loss import mask_rcnn_loss
@@ -65,7 +65,7 @@ def test_no_roi_with_a_mask_gives_a_zero_loss_connected_to_every_parameter() -> 
                             heads={"mask": MaskCodec().read([{"id": 1}], 100, 100)})]
     rois = SampledRoIs(boxes=torch.tensor([[0.0, 0, 50, 50]]), labels=torch.tensor([1]),
                        matched_gt=torch.tensor([0]))
-    outputs = head(torch.randn(1, 4, 14, 14))
+    outputs = head(torch.randn(1, 4, 14, 14), RoIRows(boxes=rois.boxes, classes=rois.labels))
     loss = head.loss(outputs, [rois], targets)["loss_mask"]
     loss.backward()
     assert float(loss.detach()) == 0.0

@@ -14,7 +14,7 @@ from plugrcnn.data.mapper import DatasetMapper
 from plugrcnn.data.synthetic import generate_synthetic_coco
 from plugrcnn.data.transforms import TrainAugmentation
 from plugrcnn.errors import PlugrcnnError
-from plugrcnn.heads import HeadContext
+from plugrcnn.heads import HeadContext, PredictContext, RoIRows
 from plugrcnn.inference.predictor import Predictor
 from plugrcnn.modeling.build import build_model
 from plugrcnn.plugins.manager import load_heads
@@ -66,27 +66,24 @@ def test_unknown_mask_option_is_a_config_error(tmp_path: Path) -> None:
         build_model(load_config(path))
 
 
-def test_predicted_class_channel_feeds_postprocess_and_export() -> None:
+def test_each_rows_class_channel_is_what_forward_gives_and_predict_returns() -> None:
+    torch.manual_seed(0)
     head = MaskHead(MaskHeadConfig(num_conv=1, conv_dim=8), HeadContext(num_classes=3, in_channels=4))
-    logits = torch.randn(4, 4, 28, 28)
-    detections = [{"pred_boxes": torch.zeros(3, 4), "pred_classes": torch.tensor([1, 3, 2])},
-                  {"pred_boxes": torch.zeros(1, 4), "pred_classes": torch.tensor([3])}]
-    head.postprocess({"mask_logits": logits}, detections)
-    torch.testing.assert_close(detections[0]["pred_masks"][1, 0], logits[1, 3].sigmoid())
-    torch.testing.assert_close(detections[1]["pred_masks"][0, 0], logits[3, 3].sigmoid())
-    exported = head.export_outputs({"mask_logits": logits}, {"pred_classes": torch.tensor([[1, 3], [2, 3]])})
-    assert exported["pred_masks"].shape == (2, 2, 28, 28)
-    torch.testing.assert_close(exported["pred_masks"][1, 0], logits[2, 2].sigmoid())
-
-    # the deploy path: exported rows -> import_outputs -> finalize, as postprocess -> finalize
-    boxes = torch.tensor([[2.0, 3.0, 20.0, 30.0], [5.0, 1.0, 9.0, 7.0]])
-    via_export = {"pred_boxes": boxes}
-    head.import_outputs({"pred_masks": exported["pred_masks"][1]}, via_export)
-    direct = {"pred_boxes": boxes, "pred_masks": logits[[2, 3], [2, 3]].sigmoid()[:, None]}
-    for det in (via_export, direct):
-        head.finalize(det, (1.0, 1.0), (40, 30))
-    assert via_export["pred_masks"].shape == (2, 40, 30)
-    assert torch.equal(via_export["pred_masks"], direct["pred_masks"])
+    x = torch.randn(4, 4, 14, 14)
+    rows = RoIRows(boxes=torch.tensor([[2.0, 3, 20, 30], [5.0, 1, 9, 7], [0.0, 0, 8, 8], [1.0, 1, 9, 9]]),
+                   classes=torch.tensor([1, 3, 2, 3]), scores=torch.ones(4))
+    outputs = head(x, rows)
+    logits = outputs["mask_logits"]
+    assert logits.shape == (4, 4, 28, 28)
+    # row i's channel is its class: 1, 3, 2, 3
+    torch.testing.assert_close(outputs["mask_class_logits"], logits[torch.arange(4), rows.classes])
+    eager = head.predict(outputs, rows, PredictContext(static=False))["masks"]
+    static = head.predict(outputs, rows, PredictContext(static=True))["masks"]
+    torch.testing.assert_close(eager, logits[torch.arange(4), rows.classes].sigmoid())
+    assert torch.equal(eager, static)  # one inference path: the graph gives the same tensor
+    detection = {"pred_boxes": rows.boxes[:2], "pred_masks": eager[:2]}
+    head.finalize(detection, (1.0, 1.0), (40, 30))
+    assert detection["pred_masks"].shape == (2, 40, 30) and detection["pred_masks"].dtype == torch.bool
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +110,7 @@ def test_train_step_and_predict_with_and_without_the_mask_head(
     assert ("mask" in codecs) == with_mask
     synthetic.transform = DatasetMapper(codecs, TrainAugmentation((96, 112), 160, flip_prob=1.0))
     batch = [synthetic[0], synthetic[1]]
-    losses = built.model.train()(batch)
+    losses = built.criterion(built.model.train()(batch))
     assert ("loss_mask" in losses) == with_mask
     sum(losses.values()).backward()
     if with_mask:

@@ -1,6 +1,8 @@
 """AreaHead: RoIAlign 7x7 -> 1 conv -> global pool -> linear -> log(area) of the object.
 
 Targets come from the COCO annotation's `area` field, scaled under resize (a flip keeps it).
+Its evaluation kind, "area", is one COCOeval does not know: `evaluate` reports the mean absolute
+(and relative) error of the predicted area of detections matched to a GT object.
 """
 from __future__ import annotations
 
@@ -11,16 +13,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import box_iou
 
-from plugrcnn.heads import Head, HeadContext, ImageTargets
-from plugrcnn.plugins import RoIInput
+from plugrcnn.heads import Head, HeadContext, ImageTargets, PredictContext, RoIInput, RoIRows
 
 
 @dataclass
 class AreaHeadConfig:
     pooler_resolution: int = 7
     hidden: int = 32
-    loss_weight: float = 1.0
+    match_iou: float = 0.5  # evaluation: a detection of the GT's category overlapping it this much
 
 
 class AreaCodec:
@@ -39,6 +41,7 @@ class AreaCodec:
 class AreaHead(Head):
     stage = "instance"
     train_rois = "foreground_with_targets"
+    eval_kind = "area"
 
     def __init__(self, cfg: AreaHeadConfig, ctx: HeadContext) -> None:
         super().__init__("area", RoIInput(resolution=cfg.pooler_resolution))
@@ -46,7 +49,7 @@ class AreaHead(Head):
         self.conv = nn.Conv2d(ctx.in_channels, cfg.hidden, 3, padding=1)
         self.fc = nn.Linear(cfg.hidden, 1)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, rows: RoIRows) -> dict[str, torch.Tensor]:
         h = F.relu(self.conv(x)).mean(dim=(2, 3))  # (R, C, S, S) -> (R, hidden)
         return {"log_area": self.fc(h)[:, 0]}
 
@@ -59,11 +62,11 @@ class AreaHead(Head):
         if pred.numel() == 0:
             return {"loss_area": pred.sum() * 0.0}
         area = torch.cat([t.heads["area"][r.matched_gt] for r, t in zip(rois, targets)]).to(pred.device)
-        return {"loss_area": F.smooth_l1_loss(pred, area.clamp(min=1.0).log()) * self.cfg.loss_weight}
+        return {"loss_area": F.smooth_l1_loss(pred, area.clamp(min=1.0).log())}
 
-    def postprocess(self, outputs: dict[str, torch.Tensor], detections: list[dict[str, torch.Tensor]]) -> None:
-        for det, log_area in zip(detections, outputs["log_area"].split([len(d["pred_boxes"]) for d in detections])):
-            det["pred_area"] = log_area.exp()
+    def predict(self, outputs: dict[str, torch.Tensor], rows: RoIRows,
+                ctx: PredictContext) -> dict[str, torch.Tensor]:
+        return {"area": outputs["log_area"].float().exp()}  # (D,) in network-input pixels^2
 
     def finalize(self, detection: dict[str, torch.Tensor], scale_xy: tuple[float, float],
                  original_size: tuple[int, int]) -> None:
@@ -73,7 +76,33 @@ class AreaHead(Head):
         for record, area in zip(records, detection["pred_area"].tolist()):
             record["area_pred"] = area if math.isfinite(area) else None
 
-    def export_outputs(self, outputs: dict[str, torch.Tensor],
-                       detections: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        n, k = detections["scores"].shape
-        return {"area": outputs["log_area"].exp().view(n, k)}
+    def evaluate(self, ground_truth: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, float]:
+        """Each non-crowd GT object against the best-scoring detection of its category that
+        overlaps it by `match_iou`: mean absolute error of the area, and mean relative error."""
+        by_image: dict[Any, list[dict[str, Any]]] = {}
+        for record in records:
+            by_image.setdefault(record["image_id"], []).append(record)
+        errors, relative, total = [], [], 0
+        for ann in ground_truth["annotations"]:
+            if ann.get("iscrowd", 0) or ann.get("area", 0) <= 0:
+                continue
+            total += 1
+            candidates = [r for r in by_image.get(ann["image_id"], [])
+                          if r["category_id"] == ann["category_id"] and r.get("area_pred") is not None]
+            if not candidates:
+                continue
+            iou = box_iou(_xyxy([ann["bbox"]]), _xyxy([r["bbox"] for r in candidates]))[0]
+            matched = [(r["score"], r) for r, v in zip(candidates, iou.tolist()) if v >= self.cfg.match_iou]
+            if matched:
+                best = max(matched, key=lambda pair: pair[0])[1]
+                errors.append(abs(best["area_pred"] - ann["area"]))
+                relative.append(errors[-1] / ann["area"])
+        if not errors:
+            return {"MAE": float("nan"), "rel_error": float("nan"), "matched": 0.0}
+        return {"MAE": sum(errors) / len(errors), "rel_error": sum(relative) / len(relative),
+                "matched": len(errors) / max(total, 1)}
+
+
+def _xyxy(boxes: list[list[float]]) -> torch.Tensor:
+    b = torch.tensor(boxes, dtype=torch.float64).reshape(-1, 4)
+    return torch.cat([b[:, :2], b[:, :2] + b[:, 2:]], dim=1)

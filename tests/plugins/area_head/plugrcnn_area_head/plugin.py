@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from plugrcnn.heads import HeadContext
-from plugrcnn.plugins import HeadSpec, hookimpl
+from plugrcnn.heads import HeadContext, HeadSpec, hookimpl
 from plugrcnn_area_head.head import AreaHead, AreaHeadConfig
 
 

@@ -1,0 +1,9 @@
+"""The class head passes plugrcnn's conformance checks (one test per step)."""
+from __future__ import annotations
+
+from plugrcnn.testing import HeadCheck, parametrize_head_checks
+
+
+@parametrize_head_checks("class")
+def test_conformance(head_check: HeadCheck) -> None:
+    head_check()
