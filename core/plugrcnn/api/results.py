@@ -1,0 +1,97 @@
+"""One image's detections as a typed object: boxes, scores, labels, names and every head's fields."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torchvision.io import write_png
+
+from plugrcnn.errors import PlugrcnnError
+
+if TYPE_CHECKING:
+    from plugrcnn.inference.predictor import Predictor
+
+# detection keys shown under their own names rather than in `fields`
+_CORE_KEYS = ("pred_boxes", "scores", "pred_classes", "roi_index")
+
+
+class Result:
+    """Detections of one image, in original-image pixels.
+
+    ``boxes`` (D, 4) XYXY, ``scores`` (D,), ``labels`` (D,) int64 (1..num_classes), ``names``
+    (D class names); ``fields`` holds each head's outputs by name (``masks`` (D, H, W) bool,
+    ``keypoints`` (D, K, 3), a third party's own such as ``area``), also readable as attributes
+    (``result.masks``)."""
+
+    def __init__(self, image: torch.Tensor, detection: dict[str, torch.Tensor], predictor: Predictor,
+                 source: str | None = None) -> None:
+        self.image = image                # uint8 (3, H, W), what was predicted on
+        self.detection = detection        # the model's raw per-image dict (pred_* keys)
+        self.source = source              # the file name, when the input was a path
+        self._predictor = predictor
+
+    # -- fields -----------------------------------------------------------------------------------
+    @property
+    def boxes(self) -> torch.Tensor:
+        return self.detection["pred_boxes"]
+
+    @property
+    def scores(self) -> torch.Tensor:
+        return self.detection["scores"]
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self.detection["pred_classes"]
+
+    @property
+    def names(self) -> list[str]:
+        names = self._predictor.cfg.model.class_names
+        return [names[i - 1] if 0 < i <= len(names) else str(i) for i in self.labels.tolist()]
+
+    @property
+    def fields(self) -> dict[str, torch.Tensor]:
+        """Every head's per-detection outputs, ``pred_<key>`` as ``<key>``."""
+        return {k[len("pred_"):] if k.startswith("pred_") else k: v
+                for k, v in self.detection.items() if k not in _CORE_KEYS}
+
+    def __getattr__(self, name: str) -> torch.Tensor:
+        # only called when normal lookup fails: a head's field (masks, keypoints, area, ...)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        fields = self.fields
+        if name in fields:
+            return fields[name]
+        raise AttributeError(f"no field {name!r} in this result (fields: {', '.join(fields) or 'none'}; "
+                             f"a head adds its fields when it is enabled in the config)")
+
+    def __len__(self) -> int:
+        return int(self.detection["scores"].shape[0])
+
+    def __repr__(self) -> str:
+        where = f" {self.source}" if self.source else ""
+        return (f"Result({len(self)} detections{where}, image {tuple(self.image.shape[-2:])}, "
+                f"fields: {', '.join(self.fields) or 'none'})")
+
+    # -- outputs ----------------------------------------------------------------------------------
+    def to_coco(self, image_id: Any = None) -> list[dict[str, Any]]:
+        """COCO result records (``bbox`` XYWH, ``category_id``, ``score``, heads' fields)."""
+        return self._predictor.coco_records(self.detection, image_id=image_id)
+
+    def draw(self, score_thresh: float = 0.5) -> torch.Tensor:
+        """uint8 (3, H, W): the image with every head's drawing of detections >= `score_thresh`."""
+        return self._predictor.draw(self.image, self.detection, score_thresh)
+
+    def save(self, path: str | Path, score_thresh: float = 0.5) -> Path:
+        """Write the drawn image (``.png``) or the COCO records (``.json``) to `path`."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".png", ".json"):
+            raise PlugrcnnError(f"{path}: save writes .png (the drawn image) or .json (COCO records)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".json":
+            path.write_text(json.dumps(self.to_coco()))
+        else:
+            write_png(self.draw(score_thresh), str(path))
+        return path
