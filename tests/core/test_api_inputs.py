@@ -49,8 +49,9 @@ def test_resolve_paths_and_zoo_prefixes(tmp_path: Path, monkeypatch: pytest.Monk
     assert resolve(str(config), "config") == config
     with pytest.raises(PlugrcnnError, match="no such weights file"):
         resolve(tmp_path / "missing.pth", "weights")
-    with pytest.raises(PlugrcnnError, match="unknown model zoo prefix 'tv:'"):
-        resolve("tv:maskrcnn_resnet50_fpn", "weights")
-    monkeypatch.setattr("plugrcnn.api.resolve.ZOO_RESOLVERS", dict(ZOO_RESOLVERS))
+    with pytest.raises(PlugrcnnError, match="unknown model zoo prefix 'zz:'"):
+        resolve("zz:maskrcnn_resnet50_fpn", "weights")
+    monkeypatch.setitem(ZOO_RESOLVERS, "tv", ZOO_RESOLVERS.get("tv"))  # undone after the test
+    ZOO_RESOLVERS.pop("tv")
     register_zoo("tv", lambda name, what: tmp_path / f"{name}.{what}")
     assert resolve("tv:maskrcnn_resnet50_fpn", "weights") == tmp_path / "maskrcnn_resnet50_fpn.weights"
