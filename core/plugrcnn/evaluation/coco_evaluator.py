@@ -6,18 +6,14 @@ records and calls pycocotools, or the head's own ``evaluate`` for a kind COCOeva
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
 
 from plugrcnn.data.coco import CocoDataset
+from plugrcnn.evaluation.backends import Backend, ground_truth, run_cocoeval
 from plugrcnn.heads.base import COCO_KINDS
 from plugrcnn.inference.predictor import Predictor
 
@@ -38,57 +34,56 @@ def collect_predictions(predictor: Predictor, dataset: CocoDataset, batch_size: 
     return records
 
 
-def coco_from_dict(data: dict[str, Any]) -> COCO:
-    coco = COCO()
-    coco.dataset = data
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco.createIndex()
-    return coco
+def coco_from_dict(data: dict[str, Any], backend: Backend = "pycocotools") -> Any:
+    """A COCO index of a ground-truth dict, for `backend`."""
+    return ground_truth(data, backend)
 
 
-def evaluate_records(gt: COCO, records: list[dict[str, Any]], iou_type: str,
+def evaluate_records(gt: Any, records: list[dict[str, Any]], iou_type: str,
                      params: dict[str, Any] | None = None,
-                     category_ids: list[int] | None = None) -> dict[str, float]:
+                     category_ids: list[int] | None = None,
+                     backend: Backend = "pycocotools", keep: dict[str, Any] | None = None) -> dict[str, float]:
     """COCOeval of `records` for one iou type -> {AP, AP50, ...} in [0, 1] (-1: not defined).
 
-    `params` are set on ``COCOeval.params`` (e.g. ``kpt_oks_sigmas``); `category_ids` limits the
-    evaluation (and the records) to the categories a head covers, all of them when None.
+    `gt` is `coco_from_dict(..., backend)`. `params` are set on ``COCOeval.params`` (e.g.
+    ``kpt_oks_sigmas``); `category_ids` limits the evaluation (and the records) to the categories
+    a head covers, all of them when None. `keep`, if given, receives the evaluator under
+    ``"evaluator"`` (its ``eval["precision"]`` feeds the per-category and PR plots).
     """
     cat_ids = sorted(gt.getCatIds()) if category_ids is None else list(category_ids)
     records = [r for r in records if r["category_id"] in set(cat_ids)]
     if not records:
         return {name: 0.0 for name in METRIC_NAMES}
-    with contextlib.redirect_stdout(io.StringIO()):
-        dt = gt.loadRes([dict(r) for r in records])
-        evaluator = COCOeval(gt, dt, iou_type)
-        evaluator.params.catIds = cat_ids
-        for key, value in (params or {}).items():
-            setattr(evaluator.params, key, np.asarray(value) if isinstance(value, (list, tuple)) else value)
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
+    evaluator = run_cocoeval(gt, records, iou_type, backend, cat_ids, params)
+    if keep is not None:
+        keep["evaluator"] = evaluator
+    stats = [float(v) for v in evaluator.stats]
     # COCOeval reports no small-object AP where its areas have no "small" range (keypoints)
-    names = METRIC_NAMES if len(evaluator.stats) == 12 else ("AP", "AP50", "AP75", "APm", "APl")
-    return {name: float(evaluator.stats[i]) for i, name in enumerate(names)}
+    names = METRIC_NAMES if len(stats) >= 12 else ("AP", "AP50", "AP75", "APm", "APl")
+    return {name: stats[i] for i, name in enumerate(names)}
 
 
 DETECTION_SCORE_SUFFIX = " (det. score)"
 
 
 def evaluate(predictor: Predictor, dataset: CocoDataset, output_dir: Path | None = None,
-             progress: bool = True) -> dict[str, dict[str, float]]:
+             progress: bool = True, backend: Backend | None = None,
+             report: bool = True) -> dict[str, dict[str, float]]:
     """Run the model on `dataset`, evaluate every head's kind, save results + records.
 
     COCOeval kinds (bbox, segm, keypoints) give AP; a kind some head scores itself (records'
     ``scores: {kind: value}``) is evaluated with that score under its own name and with the
     detection score under ``"<kind> (det. score)"``, side by side; other kinds are evaluated by
-    their head's `evaluate`.
+    their head's `evaluate`. `backend` defaults to the config's ``eval.backend``. With
+    `output_dir` and `report`, the per-category AP, PR curves and worst images go there too.
     """
+    backend = backend or predictor.cfg.eval.backend
     predictor.model.eval()
     records = collect_predictions(predictor, dataset, progress=progress)
     ground_truth = dataset.to_coco_dict()
-    gt = coco_from_dict(ground_truth)
+    gt = coco_from_dict(ground_truth, backend)
     results: dict[str, dict[str, float]] = {}
+    evaluators: dict[str, Any] = {}  # kind -> {"evaluator": COCOeval after accumulate}
     for head in predictor.model.heads.values():
         kind = head.eval_kind
         if not kind or kind in results:
@@ -100,14 +95,22 @@ def evaluate(predictor: Predictor, dataset: CocoDataset, output_dir: Path | None
         category_ids = None if labels is None else [predictor.category_id(i) for i in labels]
         params = head.coco_eval_params()
         if any(kind in r.get("scores", {}) for r in records):
-            results[kind] = evaluate_records(gt, with_kind_score(records, kind), kind, params, category_ids)
-            results[kind + DETECTION_SCORE_SUFFIX] = evaluate_records(gt, records, kind, params, category_ids)
+            results[kind] = evaluate_records(gt, with_kind_score(records, kind), kind, params, category_ids,
+                                             backend, evaluators.setdefault(kind, {}))
+            results[kind + DETECTION_SCORE_SUFFIX] = evaluate_records(gt, records, kind, params, category_ids,
+                                                                      backend)
         else:
-            results[kind] = evaluate_records(gt, records, kind, params, category_ids)
+            results[kind] = evaluate_records(gt, records, kind, params, category_ids, backend,
+                                             evaluators.setdefault(kind, {}))
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "coco_results.json").write_text(json.dumps(records))
         (output_dir / "metrics.json").write_text(json.dumps(results, indent=2))
+        if report:
+            from plugrcnn.evaluation.report import write_report
+
+            write_report(output_dir, predictor, dataset, records, ground_truth,
+                         {k: v["evaluator"] for k, v in evaluators.items() if "evaluator" in v})
     return results
 
 

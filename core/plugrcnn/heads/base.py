@@ -127,6 +127,13 @@ class Head(nn.Module):
         """Draw this head's predictions on a uint8 (3, H, W) image; return the new image."""
         return image
 
+    def ground_truth_fields(self, target: Any, height: int, width: int) -> dict[str, torch.Tensor]:
+        """This head's targets of one image (from its `target_codec`, in the coordinates of the
+        (height, width) image) as detection fields ``{"pred_<key>": (G, ...)}`` that `draw`
+        understands, so ``plugrcnn show-data`` and evaluation pictures draw GT like predictions.
+        Default: nothing (boxes and labels are drawn by the heads that own them)."""
+        return {}
+
     def output_checks(self) -> dict[str, Check]:
         """How export verification compares each ``predict`` key with PyTorch (after finalize):
         ``binary_mask`` (IoU of pasted masks), ``points`` ((..., 3) x, y, score: pixel distance),

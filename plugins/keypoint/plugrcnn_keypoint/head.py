@@ -22,6 +22,21 @@ from plugrcnn_keypoint.loss import keypoint_rcnn_loss
 from plugrcnn_keypoint.targets import KeypointCodec
 
 COCO_VISIBLE = 2  # the v written for every predicted keypoint
+SKELETON_COLOR = (255, 255, 255)
+SIDE_COLORS = ((64, 128, 255), (255, 64, 64), (255, 220, 0))  # left blue, right red, centre yellow
+
+
+def keypoint_sides(names: tuple[str, ...], flip_index: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
+    """(left, right, centre) (K,) bool masks. A keypoint in a flip pair is left if its name says
+    "left" (else the first of its pair is); one that flips to itself is centre."""
+    left = torch.zeros(len(names), dtype=torch.bool)
+    right = torch.zeros(len(names), dtype=torch.bool)
+    for i, j in enumerate(flip_index):
+        if i == j:
+            continue
+        is_left = "left" in names[i].lower() if "left" in (names[i] + names[j]).lower() else i < j
+        (left if is_left else right)[i] = True
+    return left, right, ~(left | right)
 
 
 class KeypointHead(Head):
@@ -116,12 +131,25 @@ class KeypointHead(Head):
         return tuple(self.layout.categories) or None
 
     def draw(self, image: torch.Tensor, detection: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Skeleton in white, then left keypoints blue, right red, the others yellow (a wrong
+        flip pair shows as swapped colours); GT (``pred_keypoints_visible``) draws only v > 0."""
         keep = self.has_keypoints(detection["pred_classes"]) & (detection["scores"] >= self.cfg.draw_score_thresh)
         if not bool(keep.any()):
             return image
         points = detection["pred_keypoints"][keep][..., :2].cpu()  # (D', K, 2)
-        return draw_keypoints(image.cpu(), points, connectivity=list(self.layout.skeleton) or None,
-                              colors=(255, 64, 64), radius=3, width=2)
+        visible = detection.get("pred_keypoints_visible")
+        visible = torch.ones(points.shape[:2], dtype=torch.bool) if visible is None else visible[keep].cpu()
+        image = draw_keypoints(image.cpu(), points, connectivity=list(self.layout.skeleton) or None,
+                               colors=SKELETON_COLOR, radius=1, width=2, visibility=visible)
+        for side, color in zip(keypoint_sides(self.layout.names, self.layout.flip_index), SIDE_COLORS):
+            if side.any():
+                image = draw_keypoints(image, points, colors=color, radius=3,
+                                       visibility=visible & side[None])
+        return image
+
+    def ground_truth_fields(self, target: torch.Tensor, height: int, width: int) -> dict[str, torch.Tensor]:
+        # target (G, K, 3) x, y, v; v > 0 labelled
+        return {"pred_keypoints": target, "pred_keypoints_visible": target[..., 2] > 0}
 
     def output_checks(self) -> dict[str, Check]:
         return {"keypoints": "points"}

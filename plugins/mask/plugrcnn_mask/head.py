@@ -27,7 +27,7 @@ from plugrcnn.heads import Check, Head, HeadContext, ImageTargets, PredictContex
 from plugrcnn_mask.loss import build_roi_mask_targets, mask_rcnn_loss, select_class_channel
 from plugrcnn_mask.paste import paste_masks
 from plugrcnn_mask.rle import encode_masks
-from plugrcnn_mask.targets import MaskCodec
+from plugrcnn_mask.targets import MaskCodec, MaskTargets, render_masks
 
 
 @dataclass
@@ -111,6 +111,9 @@ class MaskHead(Head):
         colors = [class_color(c) for c in detection["pred_classes"].tolist()]
         return draw_segmentation_masks(image, masks.to(image.device), alpha=self.cfg.draw_alpha,
                                        colors=colors)
+
+    def ground_truth_fields(self, target: MaskTargets, height: int, width: int) -> dict[str, torch.Tensor]:
+        return {"pred_masks": render_masks(target, height, width)}
 
     def output_checks(self) -> dict[str, Check]:
         return {"masks": "binary_mask"}

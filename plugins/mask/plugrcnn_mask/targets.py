@@ -203,3 +203,22 @@ def crop_mask_targets(target: MaskTargets, boxes: torch.Tensor, gt_index: torch.
     if target.flipped:
         cut = cut.flip(-1)
     return (cut >= 0.5).to(torch.float32)
+
+
+def render_masks(target: MaskTargets, height: int, width: int) -> torch.Tensor:
+    """(G, height, width) bool: each GT mask in the current image's coordinates (nearest
+    neighbour: every current pixel centre is mapped back into its GT window). For drawing."""
+    (sx, sy), (ox, oy) = target.scale, target.offset
+    count, win_h, win_w = target.windows.shape
+    # current pixel centres -> original coordinates -> window indices, per instance: (G, W), (G, H)
+    xs = ((torch.arange(width) + 0.5 - ox) / sx)[None] - target.origins[:, :1]
+    ys = ((torch.arange(height) + 0.5 - oy) / sy)[None] - target.origins[:, 1:]
+    cols, rows = xs.floor().long(), ys.floor().long()
+    col_ok, row_ok = (cols >= 0) & (cols < win_w), (rows >= 0) & (rows < win_h)
+    cols, rows = cols.clamp(0, max(win_w - 1, 0)), rows.clamp(0, max(win_h - 1, 0))
+    if count == 0 or win_h == 0 or win_w == 0:
+        return torch.zeros((count, height, width), dtype=torch.bool)
+    # (G, Hc, Wc) -> rows (G, H, Wc) -> cols (G, H, W)
+    picked = torch.gather(target.windows, 1, rows[:, :, None].expand(count, height, win_w))
+    picked = torch.gather(picked, 2, cols[:, None, :].expand(count, height, width))
+    return picked.bool() & row_ok[:, :, None] & col_ok[:, None, :] & target.valid[:, None, None]
