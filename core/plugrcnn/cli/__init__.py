@@ -15,6 +15,8 @@ COMMANDS = {
     "train": "plugrcnn.cli.train",
     "eval": "plugrcnn.cli.evaluate",
     "demo": "plugrcnn.cli.demo",
+    "analyze": "plugrcnn.cli.analyze",
+    "show-data": "plugrcnn.cli.show_data",
     "export": "plugrcnn_deploy.cli_export",
     "video": "plugrcnn_deploy.cli_video",
     "bench": "plugrcnn_deploy.cli_bench",
