@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from plugrcnn.progress import progress
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.modeling.detector import TwoStageDetector
 from plugrcnn_deploy.frames import letterbox, mean_fill
@@ -94,7 +95,7 @@ def verify_export(model: TwoStageDetector, runtime: Any, images: Sequence[Tensor
     model.roi_stage.cfg.detection = replace(detection_cfg, detections_per_image=spec.max_detections)
     try:
         with torch.no_grad():
-            for canvas in canvases:
+            for canvas in progress(canvases, desc="verify", unit="img", enabled=len(canvases) > 1):
                 reference = model.predict([canvas.to(model.device)], resize=False)[0]
                 candidate = runtime.infer([canvas])[0]
                 compare_image(reference, candidate, result, strict=not fp16, checks=checks)

@@ -26,5 +26,6 @@ def run(args: argparse.Namespace) -> int:
     out = args.output_dir or Path(cfg.output_dir) / "eval"
     results = evaluate(predictor, dataset, out)
     print(format_table(results))
-    print(f"saved {out / 'metrics.json'}")
+    print(f"{len(dataset)} image(s) evaluated ({cfg.eval.backend}) -> {out}: metrics.json, "
+          f"coco_results.json, per_category_ap.md/.png, pr_curves.png, worst/")
     return 0

@@ -8,12 +8,12 @@ import tempfile
 from pathlib import Path
 
 from torchvision.io import write_png
-from tqdm import tqdm
 
 from plugrcnn.config import load_config
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.inference.images import list_images, read_image
 from plugrcnn.inference.predictor import Predictor
+from plugrcnn.progress import progress
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     predictor = Predictor.from_config(cfg, str(args.weights))
     args.output.mkdir(parents=True, exist_ok=True)
     results: dict[str, list] = {}
-    for path in tqdm(files, desc="predict", unit="img", disable=len(files) < 2):
+    for path in progress(files, desc="predict", unit="img", enabled=len(files) > 1):
         detection = predictor([images[path]])[0]
         results[path.name] = predictor.coco_records(detection)
         if not args.no_draw:
@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
                       str(args.output / f"{path.stem}.png"))
     write_json_atomic(results, args.output / "predictions.json")
     total = sum(len(v) for v in results.values())
-    print(f"{len(files)} image(s), {total} detection(s) -> {args.output / 'predictions.json'}")
+    drawn = "" if args.no_draw else f" and {len(files)} drawn PNG(s) in {args.output}"
+    print(f"{len(files)} image(s), {total} detection(s) -> {args.output / 'predictions.json'}{drawn}")
     return 0
 
 

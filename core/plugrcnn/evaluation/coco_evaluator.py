@@ -10,12 +10,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
 
 from plugrcnn.data.coco import CocoDataset
 from plugrcnn.evaluation.backends import Backend, ground_truth, run_cocoeval
 from plugrcnn.heads.base import COCO_KINDS
 from plugrcnn.inference.predictor import Predictor
+from plugrcnn.progress import progress as show_progress
 
 METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -26,7 +26,7 @@ def collect_predictions(predictor: Predictor, dataset: CocoDataset, batch_size: 
     records: list[dict[str, Any]] = []
     indices = list(range(len(dataset)))
     batches = [indices[i:i + batch_size] for i in range(0, len(indices), batch_size)]
-    for batch in tqdm(batches, desc="evaluate", unit="batch", disable=not progress):
+    for batch in show_progress(batches, desc="evaluate", unit="batch", enabled=progress):
         items = [dataset[i] for i in batch]
         detections = predictor([item["image"] for item in items])
         for item, det in zip(items, detections):
