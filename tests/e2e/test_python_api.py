@@ -1,0 +1,44 @@
+"""The Python API beyond README's snippet: a third party's field, batching, train and evaluate."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import plugrcnn
+from plugrcnn.errors import PlugrcnnError
+from conftest import tiny_config
+
+HEADS = "    class: {}\n    box: {}\n    area: {}\n"  # area: tests/plugins/area_head
+
+
+@pytest.mark.slow
+def test_api_trains_predicts_with_a_third_party_head_and_evaluates(tmp_path: Path,
+                                                                   tiny_synthetic: Path) -> None:
+    config = tiny_config(tmp_path, tiny_synthetic, HEADS)
+    model = plugrcnn.load(config, device="cpu")
+    model.train(output_dir=tmp_path / "run", overrides={"solver.max_iter": 1})
+    assert model.weights == tmp_path / "run" / "model_final.pth"
+    images = sorted((tiny_synthetic / "val").glob("*.png"))
+    results = model(images, batch_size=2)
+    assert isinstance(results, list) and len(results) == len(images)
+    one = results[0]
+    assert set(one.fields) == {"area"} and one.area is one.fields["area"]
+    assert one.area.shape == one.scores.shape and len(one.names) == len(one)
+    assert set(one.names) <= set(model.class_names)
+    with pytest.raises(AttributeError, match="fields: area"):
+        one.masks  # noqa: B018 - the mask head is not enabled
+    records = one.to_coco(image_id=7)
+    assert len(records) == len(one) and all(r["image_id"] == 7 and "area_pred" in r for r in records)
+    # a batch of one and a batch of several give the same detections for the same image
+    alone = model(images[0])
+    assert torch.allclose(alone.boxes, one.boxes, atol=1e-3)
+    metrics = model.evaluate(output_dir=tmp_path / "eval", progress=False)
+    assert set(metrics) == {"bbox", "area"} and (tmp_path / "eval" / "metrics.json").exists()
+
+
+def test_load_names_a_missing_weights_file(tmp_path: Path, tiny_synthetic: Path) -> None:
+    config = tiny_config(tmp_path, tiny_synthetic, HEADS)
+    with pytest.raises(PlugrcnnError, match="missing.pth: no such weights file"):
+        plugrcnn.load(config, weights=tmp_path / "missing.pth")
