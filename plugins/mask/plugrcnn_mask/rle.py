@@ -13,8 +13,10 @@ def encode_masks(masks: torch.Tensor) -> list[dict[str, Any]]:
     """(D, H, W) bool -> D COCO RLEs {"size": [H, W], "counts": str}."""
     if masks.shape[0] == 0:
         return []
-    # pycocotools wants (H, W, D) uint8 in Fortran order: (D, H, W) -> (H, W, D)
-    stacked = np.asfortranarray(masks.detach().to("cpu", torch.uint8).permute(1, 2, 0).numpy())
+    # pycocotools wants (H, W, D) uint8 in Fortran order, which is (D, W, H) in C order: torch
+    # transposes each mask (multi-threaded, ~5x faster than numpy's asfortranarray copy), and
+    # numpy's reversed-axes view of that buffer is the Fortran-ordered (H, W, D) without a copy
+    stacked = masks.detach().to("cpu", torch.uint8).transpose(1, 2).contiguous().numpy().transpose(2, 1, 0)
     return [{"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
             for rle in mask_utils.encode(stacked)]
 
