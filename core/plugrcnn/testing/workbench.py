@@ -20,7 +20,8 @@ from plugrcnn.config.schema import Config
 from plugrcnn.data.synthetic import generate_synthetic_coco
 from plugrcnn.data.synthetic_geometry import FIGURE_FLIP_PAIRS, FIGURE_KEYPOINT_NAMES
 from plugrcnn.modeling.build import BuiltModel, build_model
-from plugrcnn.plugins.manager import load_heads
+from plugrcnn.heads.spec import HeadContext
+from plugrcnn.plugins.manager import installed_head_entry_points, load_heads
 
 HEIGHT, WIDTH = 96, 128
 # the stick figures' keypoints (label 4: the figure category after the three shapes)
@@ -47,11 +48,15 @@ class HeadUnderTest:
         return cls(name, freeze(config), tuple(sorted((k, freeze(v)) for k, v in (heads or {}).items())))
 
     def heads(self) -> dict[str, dict[str, Any]]:
-        """Config entries of every enabled head: class, the requirements, the head itself."""
+        """Config entries of every enabled head: a head that scores detections (unless one is
+        among them), the requirements, the others given, the head itself."""
         given = {k: dict(v) for k, v in self.others}
         registry = load_heads([self.name, *given])
-        enabled: dict[str, dict[str, Any]] = {"class": given.get("class", {})}
-        pending = list(registry.spec(self.name).requires)
+        enabled: dict[str, dict[str, Any]] = {}
+        pending = [*registry.spec(self.name).requires, *given]
+        if not any(_scores_detections(n) for n in {self.name, *pending}):
+            pending += [n for n in sorted(installed_head_entry_points()) if not load_heads([n]).spec(n).requires
+                        and _scores_detections(n)][:1]
         while pending:
             req = pending.pop()
             if req not in enabled:
@@ -61,6 +66,19 @@ class HeadUnderTest:
             enabled.setdefault(key, value)
         enabled[self.name] = dict(self.config)
         return enabled
+
+
+def _scores_detections(name: str) -> bool:
+    """Whether head `name` (built with its default config) is a roi-stage head with candidates()."""
+    from plugrcnn.heads.base import Head
+
+    spec = load_heads([name]).spec(name)
+    try:
+        head = spec.build(spec.config_class(), HeadContext(num_classes=2, in_channels=8,
+                                                           trunk_channels={"box_fc": 8}))
+    except Exception:  # a head that needs settings to build is not the default scorer
+        return False
+    return head.stage == "roi" and type(head).candidates is not Head.candidates
 
 
 @dataclass
