@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_built_in_plugins_import_only_plugrcnn_heads() -> None:
-    pattern = re.compile(r"^\s*(?:from|import)\s+(plugrcnn(?:\.\w+)*)", re.MULTILINE)
+    pattern = re.compile(r"^\s*(?:from|import)\s+(plugrcnn(?:\.\w+)*)(?!\w)", re.MULTILINE)
     found = {}
     for path in sorted(ROOT.glob("plugins/*/plugrcnn_*/*.py")):
         modules = set(pattern.findall(path.read_text()))
