@@ -171,7 +171,7 @@ def write_head_skeleton(name: str, output: Path, requires: tuple[str, ...] = (),
             raise PlugrcnnError(f"heads new: --consumes {ref!r} must be '<head>.<key>'")
         if producer not in requires:
             requires = (*requires, producer)
-    requires = tuple(dict.fromkeys(("class", "box", *requires)))
+    requires = tuple(dict.fromkeys(requires))
     dist = f"plugrcnn-{name.replace('_', '-')}"
     root = output / dist
     if root.exists():

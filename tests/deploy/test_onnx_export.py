@@ -49,14 +49,14 @@ def test_onnx_io_is_fixed_size_and_names_each_heads_outputs(deployed: Deployed,
     assert image_input.type.tensor_type.elem_type == onnx.TensorProto.UINT8
     assert tuple(shapes) == deployed.spec.outputs
     if "mask" in deployed.heads:
-        assert shapes["mask.pred_masks"][:2] == [1, 40] and shapes["mask.pred_masks"][-1] == 28
+        assert shapes["mask.masks"][:2] == [1, 40] and shapes["mask.masks"][-1] == 28
 
 
 def test_a_third_party_head_exports_through_the_contract(deployed: Deployed, onnx_model: onnx.ModelProto) -> None:
     if "area" not in deployed.heads:
         pytest.skip("test head not installed: pip install --no-deps -e tests/plugins/area_head")
     shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in onnx_model.graph.output}
-    assert shapes["area.area"] == [1, 40]  # AreaHead.export_outputs -> {"area": (N, K)}
+    assert shapes["area.area"] == [1, 40]  # AreaHead.predict -> {"area": (D,)}, one row per slot
     runtime = load_runtime("onnxruntime", deployed.model, model_path=deployed.onnx, device=torch.device("cpu"))
     image = make_images(1, seed=4)[0]
     reference = deployed.model.predict([image], resize=False)[0]["pred_area"]

@@ -26,7 +26,7 @@ def test_the_skeleton_installs_and_passes_the_conformance_checks(tmp_path: Path)
                  "--output", str(tmp_path)]) == 0
     root = tmp_path / "plugrcnn-demo-head"
     plugin = (root / "plugrcnn_demo_head" / "plugin.py").read_text()
-    assert "requires=('class', 'box', 'mask')" in plugin and "consumes=('mask.mask_class_logits',)" in plugin
+    assert "requires=('mask',)" in plugin and "consumes=('mask.mask_class_logits',)" in plugin
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", str(root)]
     subprocess.run(pip, check=True, capture_output=True)
     try:

@@ -12,9 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="list the installed heads (default), or write a new head plugin")
     parser.add_argument("name", nargs="?", help="new: the head's name (the key under model.heads)")
     parser.add_argument("--requires", action="append", default=[], metavar="HEAD",
-                        help="new: a head it builds on (repeatable); class and box always")
+                        help="new: a head it builds on (repeatable)")
     parser.add_argument("--consumes", action="append", default=[], metavar="HEAD.KEY",
-                        help="new: a forward output of a required head it reads, e.g. mask.mask_class_logits")
+                        help="new: a forward output of a required head it reads, as <head>.<key>")
     parser.add_argument("--output", type=Path, default=Path("."), help="new: the folder to write into")
 
 

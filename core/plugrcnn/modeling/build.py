@@ -73,8 +73,8 @@ def build_model(cfg: Config, registry: HeadRegistry | None = None) -> BuiltModel
     mcfg = cfg.model
     names = list(mcfg.heads)
     if not names:
-        raise PlugrcnnError(f"{cfg.source or 'config'}: model.heads is empty; enable at least "
-                            f"'class' (e.g. model.heads.class: {{}})")
+        raise PlugrcnnError(f"{cfg.source or 'config'}: model.heads is empty; enable the heads to run "
+                            f"(`plugrcnn heads` lists the installed ones)")
     registry = registry or load_heads(names)
     head_configs = read_head_configs(cfg, registry)
     trunks: dict[str, torch.nn.Module] = {}
@@ -90,8 +90,8 @@ def build_model(cfg: Config, registry: HeadRegistry | None = None) -> BuiltModel
         heads[name] = _build_head(spec, head_configs[name], ctx, trunks, {"box_fc": mcfg.box_trunk},
                                   mcfg.fpn.out_channels)
     if not any(h.stage == "roi" for h in heads.values()):
-        raise PlugrcnnError(f"{cfg.source or 'config'}: no enabled head scores detections; "
-                            f"enable 'class' (model.heads.class: {{}})")
+        raise PlugrcnnError(f"{cfg.source or 'config'}: no enabled head scores detections (a roi-stage "
+                            f"head with candidates(); `plugrcnn heads` lists the installed heads)")
     consumes = {name: registry.spec(name).consumes for name in heads}
     model = TwoStageDetector(mcfg, heads, trunks, consumes)
     criterion = DetectorCriterion(model.heads, registry.pm.hook)

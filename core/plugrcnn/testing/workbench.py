@@ -20,7 +20,8 @@ from plugrcnn.config.schema import Config
 from plugrcnn.data.synthetic import generate_synthetic_coco
 from plugrcnn.data.synthetic_geometry import FIGURE_FLIP_PAIRS, FIGURE_KEYPOINT_NAMES
 from plugrcnn.modeling.build import BuiltModel, build_model
-from plugrcnn.plugins.manager import load_heads
+from plugrcnn.heads.spec import HeadContext
+from plugrcnn.plugins.manager import installed_head_entry_points, load_heads
 
 HEIGHT, WIDTH = 96, 128
 # the stick figures' keypoints (label 4: the figure category after the three shapes)
@@ -43,15 +44,20 @@ class HeadUnderTest:
     @classmethod
     def of(cls, name: str, config: dict[str, Any] | None = None,
            heads: dict[str, dict[str, Any]] | None = None) -> HeadUnderTest:
-        freeze = lambda d: tuple(sorted((d or {}).items()))  # noqa: E731 - hashable for the cache
+        def freeze(options: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+            return tuple(sorted((k, _frozen(v)) for k, v in (options or {}).items()))
         return cls(name, freeze(config), tuple(sorted((k, freeze(v)) for k, v in (heads or {}).items())))
 
     def heads(self) -> dict[str, dict[str, Any]]:
-        """Config entries of every enabled head: class, the requirements, the head itself."""
-        given = {k: dict(v) for k, v in self.others}
+        """Config entries of every enabled head: a head that scores detections (unless one is
+        among them), the requirements, the others given, the head itself."""
+        given = {k: _thawed(dict(v)) for k, v in self.others}
         registry = load_heads([self.name, *given])
-        enabled: dict[str, dict[str, Any]] = {"class": given.get("class", {})}
-        pending = list(registry.spec(self.name).requires)
+        enabled: dict[str, dict[str, Any]] = {}
+        pending = [*registry.spec(self.name).requires, *given]
+        if not any(_scores_detections(n) for n in {self.name, *pending}):
+            pending += [n for n in sorted(installed_head_entry_points()) if not load_heads([n]).spec(n).requires
+                        and _scores_detections(n)][:1]
         while pending:
             req = pending.pop()
             if req not in enabled:
@@ -59,8 +65,41 @@ class HeadUnderTest:
                 pending.extend(load_heads([req]).spec(req).requires)
         for key, value in given.items():
             enabled.setdefault(key, value)
-        enabled[self.name] = dict(self.config)
+        enabled[self.name] = _thawed(dict(self.config))
         return enabled
+
+
+def _frozen(value: Any) -> Any:
+    """Lists and dicts as tuples, so a HeadUnderTest can key the cache."""
+    if isinstance(value, dict):
+        return ("__dict__", tuple(sorted((k, _frozen(v)) for k, v in value.items())))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _thawed(value: Any) -> Any:
+    """The inverse of `_frozen`, with lists (what YAML writes) for tuples."""
+    if isinstance(value, dict):
+        return {k: _thawed(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        if len(value) == 2 and value[0] == "__dict__":
+            return {k: _thawed(v) for k, v in value[1]}
+        return [_thawed(v) for v in value]
+    return value
+
+
+def _scores_detections(name: str) -> bool:
+    """Whether head `name` (built with its default config) is a roi-stage head with candidates()."""
+    from plugrcnn.heads.base import Head
+
+    spec = load_heads([name]).spec(name)
+    try:
+        head = spec.build(spec.config_class(), HeadContext(num_classes=2, in_channels=8,
+                                                           trunk_channels={"box_fc": 8}))
+    except Exception:  # a head that needs settings to build is not the default scorer
+        return False
+    return head.stage == "roi" and type(head).candidates is not Head.candidates
 
 
 @dataclass
