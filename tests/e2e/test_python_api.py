@@ -1,4 +1,4 @@
-"""The Python API beyond README's snippet: a third party's field, batching, train and evaluate."""
+"""The Python API beyond README's snippet: a third party's field, batching, train, evaluate, export."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,6 +36,10 @@ def test_api_trains_predicts_with_a_third_party_head_and_evaluates(tmp_path: Pat
     assert torch.allclose(alone.boxes, one.boxes, atol=1e-3)
     metrics = model.evaluate(output_dir=tmp_path / "eval", progress=False)
     assert set(metrics) == {"bbox", "area"} and (tmp_path / "eval" / "metrics.json").exists()
+    # export + verify against PyTorch (a mismatch raises and removes the file)
+    exported = model.export(tmp_path / "model.onnx", format="onnx", height=96, width=96,
+                            max_detections=10, verify=True)
+    assert exported.stat().st_size > 0
 
 
 def test_load_names_a_missing_weights_file(tmp_path: Path, tiny_synthetic: Path) -> None:
