@@ -109,7 +109,7 @@ def format_analysis(result: Analysis) -> str:
                      f"{share:>8.1%}{stage.calls:>7}")
     other = result.total_flops - sum(s.flops for s in result.stages)
     lines.append(f"{'other':<{width}}{'':>12}{other / 1e9:>10.2f}"
-                 "  (outside the stages: finalize, e.g. mask paste)")
+                 "  (outside the stages: the heads' finalize)")
     lines.append(f"{'total':<{width}}{result.total_params:>12,}{result.total_flops / 1e9:>10.2f}")
     lines.append("")
     lines.append(f"FLOPs count a multiply-add as 2 (torch.utils.flop_counter); fvcore / detectron2's "

@@ -49,12 +49,19 @@ class Model:
 
     def __init__(self, cfg: Config, weights: Path | None, config_path: Path | None = None,
                  overrides: list[str] | None = None) -> None:
+        self._load(cfg, weights, config_path, overrides or [])
+
+    def _load(self, cfg: Config, weights: Path | None, config_path: Path | None,
+              overrides: list[str]) -> None:
         self.cfg = cfg
         self.weights = weights
         self.config_path = config_path
-        self.overrides = list(overrides or [])
-        torch.manual_seed(int(cfg.solver.get("seed", 0)))  # weights=None: the seeded initial model
-        self.predictor = Predictor.from_config(cfg, None if weights is None else str(weights))
+        self.overrides = list(overrides)
+        # without weights: the initial model training would start from (solver.seed), leaving
+        # the caller's random state as it was
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(cfg.solver.get("seed", 0)))
+            self.predictor = Predictor.from_config(cfg, None if weights is None else str(weights))
 
     @property
     def device(self) -> torch.device:
@@ -106,8 +113,8 @@ class Model:
         cfg = load_config(self.config_path, opts) if self.config_path else self.cfg
         result = train_from_config(cfg, resume=resume)
         trained_dir = Path(cfg.output_dir)
-        self.__init__(load_config(trained_dir / "config.yaml"), trained_dir / "model_final.pth",  # type: ignore[misc]
-                      trained_dir / "config.yaml")
+        self._load(load_config(trained_dir / "config.yaml"), trained_dir / "model_final.pth",
+                   trained_dir / "config.yaml", [])
         return result
 
     def evaluate(self, output_dir: str | Path | None = None, split: str = "val",
