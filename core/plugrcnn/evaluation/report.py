@@ -29,6 +29,7 @@ from plugrcnn.inference.predictor import Predictor
 
 WORST_COUNT = 8
 DRAW_SCORE = 0.5
+SMALL_SIDE = 320  # images whose longer side is under this are drawn 2x (3x, ...) for legibility
 
 
 def per_category_ap(evaluator: Any) -> dict[int, float]:
@@ -180,7 +181,11 @@ def write_worst_images(output_dir: Path, predictor: Predictor, dataset: CocoData
         predicted = predictor.draw(picture, detection, DRAW_SCORE)
         path = folder / f"{Path(image_info['file_name']).stem}.png"
         gap = torch.full((3, picture.shape[-2], 4), 255, dtype=torch.uint8)
-        write_png(torch.cat([truth, gap, predicted], dim=-1), str(path))
+        pair = torch.cat([truth, gap, predicted], dim=-1)
+        factor = max(1, SMALL_SIDE // max(picture.shape[-2:]))  # small images: nearest-upscaled
+        if factor > 1:
+            pair = pair.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
+        write_png(pair, str(path))
         listing.append({"image_id": image_info["id"], "file_name": image_info["file_name"],
                         "box_errors": n_errors, "picture": str(path.relative_to(output_dir))})
         written.append(path)
