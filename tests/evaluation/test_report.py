@@ -3,7 +3,6 @@ errors count misses and false detections (the files `plugrcnn eval` writes: test
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np

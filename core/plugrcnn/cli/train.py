@@ -26,5 +26,7 @@ def run(args: argparse.Namespace) -> int:
         cfg.output_dir = str(args.output_dir)
     structure(SolverConfig, cfg.solver, cfg.provenance, "solver", cfg.source)  # fail before loading
     result = train_from_config(cfg, resume=args.resume)
-    print(f"trained to iteration {result.get('iteration')} -> {cfg.output_dir}")
+    out = Path(cfg.output_dir)
+    print(f"trained to iteration {result.get('iteration')} -> {out}: {out / 'model_final.pth'}, "
+          f"config.yaml, metrics.jsonl, loss_curves.png")
     return 0
