@@ -40,6 +40,7 @@ class DeploySpec:
     max_candidates: int = 3000          # class-box pairs entering the final NMS (< 3840)
     input_dtype: Literal["uint8", "float32"] = "uint8"
     fp16: bool = False
+    nms_rounds: int = 9                 # fixed-point rounds of the static NMS (static_ops.py), odd
     outputs: tuple[str, ...] = ()       # filled by the graph: CORE_OUTPUTS + "<head>.<key>"
     heads: tuple[str, ...] = ()         # the enabled heads, in model order
     extra: dict[str, Any] = field(default_factory=dict)  # backend notes (opset, TensorRT version)
@@ -55,6 +56,9 @@ class DeploySpec:
         if not 0 < self.max_candidates < TOPK_LIMIT:
             raise PlugrcnnError(f"export: max_candidates must be in 1..{TOPK_LIMIT - 1}, "
                                 f"got {self.max_candidates}")
+        if self.nms_rounds < 1 or self.nms_rounds % 2 == 0:
+            raise PlugrcnnError(f"export: --nms-rounds must be odd and >= 1 (an odd round never keeps two "
+                                f"overlapping boxes), got {self.nms_rounds}")
         if self.input_dtype not in INPUT_DTYPES:
             raise PlugrcnnError(f"export: input dtype must be one of {INPUT_DTYPES}, got {self.input_dtype!r}")
 
