@@ -29,9 +29,9 @@ from torch import Tensor
 from torchvision.ops import roi_align
 
 from plugrcnn.modeling.poolers import MultiLevelRoIAlign, assign_boxes_to_levels
+from plugrcnn_deploy.spec import DEFAULT_NMS_ROUNDS
 
 MASKED_SCORE = -1.0  # score of a candidate that must not be selected (real scores are >= 0)
-DEFAULT_NMS_ROUNDS = 9  # odd; see the module docstring and deploy/README.md for the measurement
 
 
 def _exporting() -> bool:

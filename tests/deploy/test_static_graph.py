@@ -18,6 +18,7 @@ from plugrcnn_deploy.frames import letterbox, letterbox_size, mean_fill
 from plugrcnn_deploy.graph import DeployGraph
 from plugrcnn_deploy.spec import DeploySpec
 from plugrcnn_deploy.static_ops import MASKED_SCORE, nms_rounds_needed, pool_static, static_nms_keep
+from plugrcnn_deploy.onnx_static import static_problems
 from plugrcnn_deploy.tensorrt_ops import tensorrt_op_problems
 
 
@@ -159,3 +160,39 @@ def test_tensorrt_op_check_names_the_op_the_parser_rejects() -> None:
     problems = tensorrt_op_problems(model)
     assert any("op Unique (node 'unique_node')" in p for p in problems)
     assert any("TopK (node 'topk_node') has K=3900" in p for p in problems)
+
+
+def _nms_graph(candidates: int) -> onnx.ModelProto:
+    boxes = helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, candidates, 4])
+    scores = helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 80, candidates])
+    selected = helper.make_tensor_value_info("selected", TensorProto.INT64, [None, 3])
+    limit = helper.make_tensor("limit", TensorProto.INT64, [1], [100])
+    node = helper.make_node("NonMaxSuppression", ["boxes", "scores", "limit"], ["selected"], name="plugin_nms")
+    graph = helper.make_graph([node], "g", [boxes, scores], [selected], initializer=[limit])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_tensorrt_op_check_names_an_nms_that_sees_more_boxes_than_tensorrt_allows() -> None:
+    assert tensorrt_op_problems(_nms_graph(4819)) == []  # the R50 proposal count at 800x1344
+    (problem,) = tensorrt_op_problems(_nms_graph(5001))
+    assert "NonMaxSuppression (node 'plugin_nms') sees 5001 candidate boxes" in problem and "5000" in problem
+    (problem,) = tensorrt_op_problems(_nms_graph(2500), nms_limit=2000)  # SM 5.3 / 6.2
+    assert "node 'plugin_nms'" in problem and "2000" in problem
+
+
+def test_tensorrt_op_check_wants_float_range_limits_constant() -> None:
+    start = helper.make_tensor_value_info("start", TensorProto.FLOAT, [])
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [None])
+    inits = [helper.make_tensor("limit", TensorProto.FLOAT, [], [10.0]),
+             helper.make_tensor("delta", TensorProto.FLOAT, [], [1.0])]
+    node = helper.make_node("Range", ["start", "limit", "delta"], ["out"], name="float_range")
+    model = helper.make_model(helper.make_graph([node], "g", [start], [out], initializer=inits),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    (problem,) = tensorrt_op_problems(model)
+    assert "Range (node 'float_range') has float inputs that are not initializers" in problem
+
+
+def test_static_check_names_a_tensor_with_a_symbolic_dimension() -> None:
+    problems = static_problems(_nms_graph(100))
+    assert any("NonMaxSuppression (node 'plugin_nms') has a data-dependent output shape" in p for p in problems)
+    assert any("tensor 'selected' has no static shape" in p for p in problems)
