@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from plugrcnn.errors import PlugrcnnError
@@ -24,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fp16", action="store_true", help="torch backend on CUDA: half precision")
     parser.add_argument("--min-score", type=float, default=0.5, help="draw detections scoring at least this")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,4 +55,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.output}")
     for line in report.summary():
         print(line)
+    if args.json is not None:
+        from plugrcnn_deploy.files import atomic_output
+
+        figures = {"backend": args.backend, "device": str(device), "input": [spec.height, spec.width],
+                   "frames": report.frames, "seconds": round(report.seconds, 3), "fps": round(report.fps, 2),
+                   "stages": report.timer.to_dict(), **pipeline.notes}
+        with atomic_output(args.json) as tmp:
+            tmp.write_text(json.dumps(figures, indent=2) + "\n")
     return 0

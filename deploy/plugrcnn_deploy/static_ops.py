@@ -45,13 +45,13 @@ def suppression_matrix(boxes: Tensor, scores: Tensor, groups: Tensor | None, iou
     """S (N, T, T) bool: S[n, i, j] = candidate i precedes j (higher score, or the same score and a
     lower index), both in the same group, and IoU(i, j) > iou_threshold (torchvision's formula)."""
     t = scores.shape[1]
-    boxes = boxes.float()
-    area = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])  # (N, T)
-    # (N, T, 1, 2) against (N, 1, T, 2): pairwise intersection corners
-    top_left = torch.maximum(boxes[:, :, None, :2], boxes[:, None, :, :2])
-    bottom_right = torch.minimum(boxes[:, :, None, 2:], boxes[:, None, :, 2:])
-    wh = (bottom_right - top_left).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]  # (N, T, T)
+    x1, y1, x2, y2 = boxes.float().unbind(-1)  # (N, T) each
+    area = (x2 - x1) * (y2 - y1)
+    # (N, T, 1) against (N, 1, T), one coordinate at a time (cheaper than a (N, T, T, 2) broadcast
+    # in onnxruntime): pairwise intersection width and height
+    width = (torch.minimum(x2[:, :, None], x2[:, None, :]) - torch.maximum(x1[:, :, None], x1[:, None, :])).clamp(min=0)
+    height = (torch.minimum(y2[:, :, None], y2[:, None, :]) - torch.maximum(y1[:, :, None], y1[:, None, :])).clamp(min=0)
+    inter = width * height  # (N, T, T)
     iou = inter / (area[:, :, None] + area[:, None, :] - inter)
     index = torch.arange(t, device=scores.device)
     earlier = index[:, None] < index[None, :]  # (T, T)

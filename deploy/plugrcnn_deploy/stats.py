@@ -40,6 +40,15 @@ class StageTimer:
         p50, p95, p99 = np.percentile(values, [50, 95, 99])
         return float(p50), float(p95), float(p99)
 
+    def to_dict(self) -> dict[str, dict[str, float]]:
+        """stage -> {"p50_ms", "p95_ms", "p99_ms", "n"} (for --json reports)."""
+        figures = {}
+        for stage, values in self.samples.items():
+            p50, p95, p99 = self.percentiles(stage)
+            figures[stage] = {"p50_ms": round(p50, 3), "p95_ms": round(p95, 3), "p99_ms": round(p99, 3),
+                              "n": len(values)}
+        return figures
+
     def table(self, stages: list[str] | None = None) -> list[str]:
         stages = stages or list(self.samples)
         width = max([len(s) for s in stages] + [5])
