@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from plugrcnn_deploy.bench import BENCH_STAGES, benchmark
-from plugrcnn_deploy.cli_common import add_model_arguments, add_size_arguments, load_model, size_of
+from plugrcnn_deploy.cli_common import (add_model_arguments, add_runtime_arguments, add_size_arguments, load_model,
+                                        runtime_options, size_of)
 from plugrcnn_deploy.files import atomic_output
 from plugrcnn_deploy.runtimes import BACKENDS, load_runtime
 
@@ -23,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fp16", action="store_true", help="torch backend on CUDA: half precision")
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
+    add_runtime_arguments(parser)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
 
 
@@ -30,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     cfg, built, device = load_model(args)
     size = size_of(args)
     runtime = load_runtime(args.backend, built.model, model_path=args.model, device=device, size=size,
-                           max_detections=args.max_detections, fp16=args.fp16)
+                           max_detections=args.max_detections, fp16=args.fp16,
+                           **runtime_options(args))
     frame = (args.frame_height or size[0], args.frame_width or size[1])
     try:
         timer = benchmark(runtime, frame, iterations=args.iterations, warmup=args.warmup)

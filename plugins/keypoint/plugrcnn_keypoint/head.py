@@ -16,6 +16,7 @@ from torch import nn
 from torchvision.utils import draw_keypoints
 
 from plugrcnn.heads import Head, HeadContext, ImageTargets
+from plugrcnn.inference.tensor_draw import draw_keypoints_on_tensor
 from plugrcnn.plugins import RoIInput
 from plugrcnn_keypoint.config import KeypointHeadConfig, resolve_layout
 from plugrcnn_keypoint.decode import heatmaps_to_keypoints, pixels_per_cell
@@ -115,6 +116,9 @@ class KeypointHead(Head):
         keep = self.has_keypoints(detection["pred_classes"]) & (detection["scores"] >= self.cfg.draw_score_thresh)
         if not bool(keep.any()):
             return image
+        if image.is_cuda:  # a GPU frame stays on the GPU
+            return draw_keypoints_on_tensor(image, detection["pred_keypoints"][keep][..., :2],
+                                            list(self.layout.skeleton) or None, (255, 64, 64), radius=3, width=2)
         points = detection["pred_keypoints"][keep][..., :2].cpu()  # (D', K, 2)
         return draw_keypoints(image.cpu(), points, connectivity=list(self.layout.skeleton) or None,
                               colors=(255, 64, 64), radius=3, width=2)
