@@ -73,7 +73,7 @@ def test_static_nms_keeps_what_batched_nms_keeps_in_torch_and_in_onnxruntime() -
     boxes, scores, groups = _nms_case(0)
     expected = _reference_keep(boxes, scores, groups)
     assert 10 < int(expected.sum()) < 100, "the case should suppress some boxes and keep others"
-    assert torch.equal(_NMSModule(1)(boxes, scores, groups)[0], expected)  # eager: to the fixed point
+    assert torch.equal(_NMSModule(1)(boxes, scores, groups)[0], expected)  # eager: torchvision's greedy NMS
     rounds = max(nms_rounds_needed(*_nms_case(seed), 0.5) for seed in (0, 1, 2))
     assert rounds >= 4, "the chain should need more than Fast NMS's single round"
     data = _export_nms(rounds | 1)
