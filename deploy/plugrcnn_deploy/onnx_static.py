@@ -99,9 +99,15 @@ def _evaluate(node: onnx.NodeProto, constants: dict[str, np.ndarray], opset: int
     return arrays
 
 
+def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
+    graph = model.graph
+    return {v.name: v.type.tensor_type.elem_type for v in (*graph.input, *graph.value_info, *graph.output)}
+
+
 def _fold_pass(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
     shapes = _known_shapes(inferred)
+    types = _elem_types(inferred)
     graph = model.graph
     constants = _constants(graph)
     graph_outputs = {o.name for o in graph.output}
@@ -118,6 +124,8 @@ def _fold_pass(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
             values = None if value is None else [value]
         else:
             values = _evaluate(node, constants, opset)
+        if values is not None and not _types_agree(node, values, types):
+            values = None  # the reference evaluator's dtype differs from the graph's: keep the node
         if values is None:
             kept.append(node)
             continue
@@ -130,6 +138,14 @@ def _fold_pass(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     graph.node.extend(kept)
     graph.initializer.extend(new_initializers)
     return model, folded
+
+
+def _types_agree(node: onnx.NodeProto, values: list[np.ndarray], types: dict[str, int]) -> bool:
+    for name, value in zip(node.output, values):
+        expected = types.get(name, 0)
+        if name and expected and numpy_helper.from_array(value).data_type != expected:
+            return False
+    return True
 
 
 def _constants_to_initializers(graph: onnx.GraphProto) -> None:
