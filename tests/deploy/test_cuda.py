@@ -72,3 +72,26 @@ def test_video_on_cuda_uses_events_and_one_upload(deployed: Deployed, tmp_path: 
     notes = json.loads(figures.read_text())
     assert notes["timing"] == "CUDA events" and notes["upload"].startswith("pinned")
     assert notes["stages"]["infer"]["n"] == 5
+
+
+def test_amp_training_step_on_cuda(tmp_path: Path) -> None:
+    """One mixed-precision step of a class + box model (autocast fp16 + GradScaler, as the Trainer):
+    finite losses, and the scaler's step changes the weights."""
+    from deploy_fixtures import make_model, write_config
+    from plugrcnn.heads.targets import ImageTargets
+
+    model = make_model(write_config(tmp_path, [])).to(CUDA).train()
+    image = make_images(1)[0]
+    targets = ImageTargets(torch.tensor([[20.0, 30.0, 120.0, 150.0], [150.0, 60.0, 300.0, 220.0]]),
+                           torch.tensor([1, 3]), torch.zeros(2, dtype=torch.bool))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    scaler = torch.amp.GradScaler("cuda")
+    before = model.roi_stage.heads["box"].bbox_pred.weight.detach().clone()
+    with torch.autocast(device_type="cuda", dtype=torch.float16):
+        losses = model([{"image": image.to(CUDA), "targets": targets}])
+        total = sum(losses.values())
+    assert all(bool(torch.isfinite(v)) for v in losses.values()), losses
+    scaler.scale(total).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    assert not torch.equal(model.roi_stage.heads["box"].bbox_pred.weight.detach(), before)
