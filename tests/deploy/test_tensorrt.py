@@ -69,9 +69,9 @@ def test_fp16_engine_stays_close(deployed: Deployed, tmp_path: Path) -> None:
     assert report.ok, report.problems
 
 
-def test_engine_whose_header_lies_about_the_size(deployed: Deployed, engine: Path, tmp_path: Path) -> None:
+def test_engine_whose_sidecar_lies_about_the_size(deployed: Deployed, engine: Path, tmp_path: Path) -> None:
     spec, data = read_engine_file(engine)
     other = tmp_path / "other.engine"
     write_engine_file(other, DeploySpec(**{**spec.__dict__, "height": 128}), data)
-    with pytest.raises(PlugrcnnError, match="engine input is .* but its header says"):
+    with pytest.raises(PlugrcnnError, match="engine input is .* but its sidecar says"):
         load_runtime("tensorrt", deployed.model.to(CUDA), model_path=other, device=CUDA)

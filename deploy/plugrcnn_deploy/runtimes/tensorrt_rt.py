@@ -76,11 +76,11 @@ class TensorRTRuntime(Runtime):
         names = {engine.get_tensor_name(i) for i in range(engine.num_io_tensors)}
         expected = {INPUT_NAME, *spec.outputs}
         if names != expected:
-            raise PlugrcnnError(f"{path}: engine tensors {sorted(names)} differ from its header "
+            raise PlugrcnnError(f"{path}: engine tensors {sorted(names)} differ from its sidecar "
                                 f"{sorted(expected)}; export it again")
         shape = tuple(engine.get_tensor_shape(INPUT_NAME))
         if shape != spec.input_shape:
-            raise PlugrcnnError(f"{path}: engine input is {shape} but its header says {spec.input_shape}; "
+            raise PlugrcnnError(f"{path}: engine input is {shape} but its sidecar says {spec.input_shape}; "
                                 f"export it again")
         runtime = cls(engine, spec, heads, pixel_mean, device, cuda_graph, trt)
         runtime.trt_runtime, runtime.logger = trt_runtime, logger  # they must outlive the engine
