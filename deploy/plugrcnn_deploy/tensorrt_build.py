@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -206,7 +205,3 @@ def deserialize_engine(trt: Any, plan: bytes, path: Path) -> tuple[Any, Any, Any
                             f"TensorRT or GPU?); export it again here")
     return engine, runtime, logger
 
-
-def copy_plan(source: Path, target: Path) -> None:
-    with atomic_output(target) as tmp:
-        shutil.copyfile(source, tmp)
