@@ -25,6 +25,25 @@ def add_size_arguments(parser: argparse.ArgumentParser, required: bool = False) 
     parser.add_argument("--width", type=int, required=required, help="input width of the model")
 
 
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    """Backend options of `bench` and `video` (each backend takes only its own)."""
+    parser.add_argument("--ort-provider", choices=("auto", "tensorrt", "cuda", "cpu"), default="auto",
+                        help="onnxruntime on CUDA: execution provider (auto: TensorRT if present, else CUDA)")
+    parser.add_argument("--ort-threads", type=int, default=0,
+                        help="onnxruntime: intra-op threads (0: one per physical core)")
+    parser.add_argument("--ort-spin", action="store_true",
+                        help="onnxruntime: let idle threads spin-wait (off: measured faster on shared cores)")
+    parser.add_argument("--cuda-graph", action="store_true", help="tensorrt: replay the engine from a CUDA graph")
+
+
+def runtime_options(args: argparse.Namespace) -> dict[str, object]:
+    if args.backend == "onnxruntime":
+        return {"ort_provider": args.ort_provider, "ort_threads": args.ort_threads, "ort_spin": args.ort_spin}
+    if args.backend == "tensorrt":
+        return {"cuda_graph": args.cuda_graph}
+    return {}
+
+
 def size_of(args: argparse.Namespace) -> tuple[int, int] | None:
     if (args.height is None) != (args.width is None):
         raise PlugrcnnError("give both --height and --width, or neither")

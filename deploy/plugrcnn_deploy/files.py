@@ -10,6 +10,12 @@ from pathlib import Path
 from plugrcnn.errors import PlugrcnnError
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temp path next to `path` (same suffix, so tools that look at it pick the right
@@ -24,6 +30,7 @@ def atomic_output(path: Path, suffix: str | None = None) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{suffix or path.suffix}",
                                dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; the finished file gets the usual mode
     tmp_path = Path(tmp)
     try:
         yield tmp_path

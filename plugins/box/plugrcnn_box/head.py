@@ -14,7 +14,16 @@ from torch import nn
 from torchvision.ops import clip_boxes_to_image
 from torchvision.utils import draw_bounding_boxes
 
-from plugrcnn.heads import BoxCoder, Head, HeadContext, ImageTargets, RoIInput, RoIRows, class_color
+from plugrcnn.heads import (
+    BoxCoder,
+    Head,
+    HeadContext,
+    ImageTargets,
+    RoIInput,
+    RoIRows,
+    class_color,
+    draw_boxes_on_tensor,
+)
 
 
 @dataclass
@@ -71,6 +80,9 @@ class BoxHead(Head):
     def draw(self, image: torch.Tensor, detection: dict[str, torch.Tensor]) -> torch.Tensor:
         if len(detection["pred_boxes"]) == 0:
             return image
+        if image.is_cuda:  # a GPU frame stays on the GPU (no labels: text needs PIL)
+            return draw_boxes_on_tensor(image, detection["pred_boxes"],
+                                        [class_color(c) for c in detection["pred_classes"].tolist()])
         names = self.class_names
         labels = [f"{names[c - 1] if 0 < c <= len(names) else c} {s:.2f}"
                   for c, s in zip(detection["pred_classes"].tolist(), detection["scores"].tolist())]
