@@ -44,7 +44,7 @@ def test_export_writes_a_triton_entry_naming_the_real_inputs_and_outputs(deploye
         expected = {v.name: (_TRITON_TYPES[v.type.tensor_type.elem_type],
                              [d.dim_value for d in v.type.tensor_type.shape.dim]) for v in values}
         assert _blocks(config, section) == expected
-    assert "mask.pred_masks" in _blocks(config, "output") or "mask" not in deployed.heads
+    assert "mask.masks" in _blocks(config, "output") or "mask" not in deployed.heads
 
 
 def test_triton_is_refused_for_aoti(deployed: Deployed, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
