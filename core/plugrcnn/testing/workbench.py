@@ -44,13 +44,14 @@ class HeadUnderTest:
     @classmethod
     def of(cls, name: str, config: dict[str, Any] | None = None,
            heads: dict[str, dict[str, Any]] | None = None) -> HeadUnderTest:
-        freeze = lambda d: tuple(sorted((d or {}).items()))  # noqa: E731 - hashable for the cache
+        def freeze(options: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+            return tuple(sorted((k, _frozen(v)) for k, v in (options or {}).items()))
         return cls(name, freeze(config), tuple(sorted((k, freeze(v)) for k, v in (heads or {}).items())))
 
     def heads(self) -> dict[str, dict[str, Any]]:
         """Config entries of every enabled head: a head that scores detections (unless one is
         among them), the requirements, the others given, the head itself."""
-        given = {k: dict(v) for k, v in self.others}
+        given = {k: _thawed(dict(v)) for k, v in self.others}
         registry = load_heads([self.name, *given])
         enabled: dict[str, dict[str, Any]] = {}
         pending = [*registry.spec(self.name).requires, *given]
@@ -64,8 +65,28 @@ class HeadUnderTest:
                 pending.extend(load_heads([req]).spec(req).requires)
         for key, value in given.items():
             enabled.setdefault(key, value)
-        enabled[self.name] = dict(self.config)
+        enabled[self.name] = _thawed(dict(self.config))
         return enabled
+
+
+def _frozen(value: Any) -> Any:
+    """Lists and dicts as tuples, so a HeadUnderTest can key the cache."""
+    if isinstance(value, dict):
+        return ("__dict__", tuple(sorted((k, _frozen(v)) for k, v in value.items())))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _thawed(value: Any) -> Any:
+    """The inverse of `_frozen`, with lists (what YAML writes) for tuples."""
+    if isinstance(value, dict):
+        return {k: _thawed(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        if len(value) == 2 and value[0] == "__dict__":
+            return {k: _thawed(v) for k, v in value[1]}
+        return [_thawed(v) for v in value]
+    return value
 
 
 def _scores_detections(name: str) -> bool:
