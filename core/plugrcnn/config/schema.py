@@ -29,6 +29,9 @@ class BackboneConfig:
     freeze_at: int = 2               # 0: train all; 1: freeze stem; k: freeze stem + res2..res(k)
     weights: str | None = None       # local torchvision-format ImageNet state_dict; never downloaded
     frozen_bn_eps: float = 1e-5
+    # MSRA ResNet (detectron2's R50/R101): the first block of a stage strides in its 1x1 conv,
+    # not in its 3x3 (torchvision's ResNet v1.5); the parameters have the same shapes
+    stride_in_1x1: bool = False
 
 
 @dataclass

@@ -37,6 +37,8 @@ class ResNetBody(nn.Module):
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
         self.out_channels = [_stage_channels(getattr(self, s)) for s in STAGES]
+        if cfg.stride_in_1x1:
+            move_stride_to_1x1(self)
         if cfg.weights:
             load_imagenet_weights(self, Path(cfg.weights))
         self.frozen = frozen_modules(self, cfg.freeze_at)
@@ -64,6 +66,17 @@ def _stage_channels(stage: nn.Sequential) -> int:
     block = stage[-1]
     last = getattr(block, "conv3", None) or block.conv2
     return last.out_channels
+
+
+def move_stride_to_1x1(body: nn.Module) -> None:
+    """MSRA ResNet: each stage's downsampling block strides in conv1 (1x1), not conv2 (3x3)."""
+    for stage in STAGES:
+        block = getattr(body, stage)[0]
+        if not hasattr(block, "conv3"):
+            raise PlugrcnnError("model.backbone.stride_in_1x1: needs a bottleneck ResNet "
+                                "(resnet50 and up), not a basic-block one")
+        stride = block.conv2.stride
+        block.conv1.stride, block.conv2.stride = stride, (1, 1)
 
 
 def frozen_modules(body: ResNetBody, freeze_at: int) -> list[nn.Module]:
