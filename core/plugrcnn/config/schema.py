@@ -38,6 +38,7 @@ class BackboneConfig:
 class FPNConfig:
     out_channels: int = 256
     top_block: Literal["maxpool", "none"] = "maxpool"  # P6 = max-pool(P5, kernel 1, stride 2)
+    norm: Literal["", "bn"] = ""     # "bn": conv (no bias) + BatchNorm (torchvision's v2 models)
 
 
 @dataclass
@@ -93,6 +94,7 @@ class BoxTrunkConfig:
     conv_dim: int = 256
     num_fc: int = 2
     fc_dim: int = 1024
+    norm: Literal["", "bn"] = ""     # of the convs: "bn" = conv (no bias) + BatchNorm (torchvision v2)
 
 
 @dataclass

@@ -35,15 +35,19 @@ class ZooEntry:
 
 
 def _torchvision_entries() -> list[ZooEntry]:
-    from torchvision.models.detection import (FasterRCNN_ResNet50_FPN_Weights,
+    from torchvision.models.detection import (FasterRCNN_ResNet50_FPN_V2_Weights,
+                                              FasterRCNN_ResNet50_FPN_Weights,
                                               KeypointRCNN_ResNet50_FPN_Weights,
+                                              MaskRCNN_ResNet50_FPN_V2_Weights,
                                               MaskRCNN_ResNet50_FPN_Weights)
 
     kinds = {"box_map": "box", "mask_map": "mask", "kp_map": "keypoints"}
     entries = []
     for arch, weights in (("fasterrcnn_resnet50_fpn", FasterRCNN_ResNet50_FPN_Weights.COCO_V1),
                           ("maskrcnn_resnet50_fpn", MaskRCNN_ResNet50_FPN_Weights.COCO_V1),
-                          ("keypointrcnn_resnet50_fpn", KeypointRCNN_ResNet50_FPN_Weights.COCO_V1)):
+                          ("keypointrcnn_resnet50_fpn", KeypointRCNN_ResNet50_FPN_Weights.COCO_V1),
+                          ("fasterrcnn_resnet50_fpn_v2", FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1),
+                          ("maskrcnn_resnet50_fpn_v2", MaskRCNN_ResNet50_FPN_V2_Weights.COCO_V1)):
         metrics = weights.meta["_metrics"]["COCO-val2017"]
         entries.append(ZooEntry(
             name=f"tv:{arch}", source="torchvision", arch=arch, url=weights.url,

@@ -12,6 +12,8 @@ import torch
 from plugrcnn.convert import ConvertedWeights
 
 _CONV = re.compile(r"^roi_heads\.mask_head\.(?:(\d+)\.0|mask_fcn(\d+))\.(weight|bias)$")
+# v2: conv + BatchNorm blocks, ".0" the conv (no bias), ".1" the norm
+_CONV_NORM = re.compile(r"^roi_heads\.mask_head\.(\d+)\.([01])\.(weight|bias|running_mean|running_var|num_batches_tracked)$")
 _PREDICTOR = {
     "roi_heads.mask_predictor.conv5_mask.": "deconv.",          # the 2x2 stride-2 deconvolution
     "roi_heads.mask_predictor.mask_fcn_logits.": "predictor.",  # 1x1 conv to the mask logits
@@ -19,10 +21,16 @@ _PREDICTOR = {
 
 
 def convert_torchvision_mask(state_dict: dict[str, torch.Tensor],
-                             prefix: str = "roi_stage.heads.mask.") -> dict[str, torch.Tensor]:
-    """The mask-branch tensors of a torchvision state dict, renamed for a MaskHead at `prefix`."""
+                             prefix: str = "roi_stage.heads.mask.",
+                             with_norm: bool = False) -> dict[str, torch.Tensor]:
+    """The mask-branch tensors of a torchvision state dict, renamed for a MaskHead at `prefix`
+    (`with_norm`: the v2 head, conv + BatchNorm blocks kept as ``convs.{i}.{0,1}``)."""
     out: dict[str, torch.Tensor] = {}
     for key, value in state_dict.items():
+        if with_norm:
+            if block := _CONV_NORM.match(key):
+                out[f"{prefix}convs.{block[1]}.{block[2]}.{block[3]}"] = value
+                continue
         conv = _CONV.match(key)
         if conv:
             new_index, old_number, param = conv.groups()

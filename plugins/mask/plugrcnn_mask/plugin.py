@@ -29,4 +29,5 @@ def plugrcnn_convert_weights(source: str, arch: str, state_dict: dict[str, torch
         return None
     if source == "detectron2":
         return convert_detectron2_mask(state_dict)
-    return convert_torchvision_mask(state_dict) if source == "torchvision" else None
+    return (convert_torchvision_mask(state_dict, with_norm=arch.endswith("_v2"))
+            if source == "torchvision" else None)
