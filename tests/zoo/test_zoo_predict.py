@@ -103,3 +103,26 @@ def test_offline_without_a_cached_file_fails_in_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and url in err and str(zoo_home / "downloads" / name) in err
     assert file_server.requests == []
+
+
+def test_a_detectron2_zoo_name_downloads_records_its_hash_converts_and_predicts(
+        file_server, zoo_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "convert"))
+    from d2_layout import detectron2_state, write_model_zoo_pkl
+
+    body = write_model_zoo_pkl(tmp_path / "model_final_f10217.pkl",
+                               detectron2_state("mask_rcnn_R_50_FPN_3x", 7)).read_bytes()
+    path = "/detectron2/COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x/137849600/model_final_f10217.pkl"
+    file_server.files[path] = body
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps({"d2:mask_rcnn_R_50_FPN_3x": {
+        "url": file_server.url(path), "source": "detectron2", "arch": "mask_rcnn_R_50_FPN_3x",
+        "config": str(ROOT / "configs" / "detectron2" / "mask_rcnn_R_50_FPN_3x.yaml")}}))
+    monkeypatch.setenv("PLUGRCNN_ZOO_CATALOG", str(catalog))
+    assert main(["predict", "--weights", "d2:mask_rcnn_R_50_FPN_3x", "--input", str(_images(tmp_path)),
+                 "--output", str(tmp_path / "out"), "--no-draw", *SMALL]) == 0
+    assert "download model_final_f10217.pkl" in capsys.readouterr().err
+    assert (zoo_home / "converted" / "detectron2" / "model_final_f10217.pth").is_file()
+    recorded = json.loads((zoo_home / "recorded_sha256.json").read_text())
+    assert recorded == {file_server.url(path): hashlib.sha256(body).hexdigest()}

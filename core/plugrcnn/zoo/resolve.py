@@ -26,7 +26,8 @@ def resolve_weights(spec: str) -> ResolvedWeights:
         name = check_url(spec)
         return ResolvedWeights(fetch(spec, cache_home() / "downloads" / name, hash_prefix_of(spec)), None)
     prefix = spec.split(":", 1)[0]
-    if ":" in spec and len(prefix) > 1:  # "tv:...", "d2:..." (not a Windows drive letter)
+    # "tv:...", "d2:..." (not a Windows drive letter, not a file that happens to hold a colon)
+    if ":" in spec and len(prefix) > 1 and not Path(spec).exists():
         entries = zoo_entries()
         if spec not in entries:
             raise PlugrcnnError(f"--weights {spec}: not in the model zoo (`plugrcnn zoo` lists "
