@@ -1,19 +1,18 @@
 """Paste M x M mask probabilities into the image at their boxes, all detections at once.
 
-Bilinear resampling is separable, so pasting mask d is two small matrix products:
-``image_d = Wy_d @ mask_d @ Wx_d^T`` where row y of ``Wy_d`` holds the bilinear weights that
-pixel row y takes from the M mask rows (zero outside the box). One batched matmul pastes every
-detection; it runs on the masks' device and needs no per-instance Python loop.
-
-Two conventions, both written as such weight matrices:
+Two conventions, both on the masks' device:
 - ``"aligned"`` (detectron2): pixel centre x + 0.5 sits at mask coordinate
   (x + 0.5 - x1) / (x2 - x1) * M - 0.5; outside the mask, zero (grid_sample, zero padding).
+  Bilinear resampling is separable, so pasting mask d is two small matrix products:
+  ``image_d = Wy_d @ mask_d @ Wx_d^T`` where row y of ``Wy_d`` holds the bilinear weights that
+  pixel row y takes from the M mask rows (zero outside the box); one batched matmul pastes all.
 - ``"torchvision"``: torchvision's paste_masks_in_image: the mask is zero-padded to M + 2, its
   box scaled by (M + 2) / M about the centre and truncated to integers, then resized with
   F.interpolate(bilinear, align_corners=False) to (x2 - x1 + 1) columns at x1. This mode is not
-  a matrix product: it calls the same F.interpolate kernel on the same padded masks, batched by
-  output size, so every pasted value is bit-identical to torchvision's (a matrix product
-  rounds differently, ~3e-6, enough to flip pixels at the threshold of a mask a few pixels big).
+  a matrix product: it calls the same F.interpolate kernel on the same padded masks, one call
+  per distinct pasted size (h, w) over all detections of that size (at most D calls), so every
+  pasted value is bit-identical to torchvision's (a matrix product rounds differently, ~3e-6,
+  enough to flip pixels at the threshold of a mask a few pixels big).
 
 Shape shorthand:
     D   detections
