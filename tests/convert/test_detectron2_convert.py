@@ -190,3 +190,13 @@ def test_msra_blocks_stride_in_the_1x1_conv() -> None:
     assert block.conv2(block.conv1(x)).shape[-2:] == (4, 4)
     x101 = build_model(load_config(default_config_path("mask_rcnn_X_101_32x8d_FPN_3x"))).model.backbone.body
     assert x101.layer2[0].conv1.stride == (1, 1) and x101.layer2[0].conv2.stride == (2, 2)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_numpy_pickles_of_every_protocol_are_read(tmp_path: Path, protocol: int) -> None:
+    """Python 3 writes bytes as _codecs.encode under protocol 2 and arrays as _frombuffer under
+    protocol 5: both are admitted, and give the arrays back."""
+    array = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    path = tmp_path / "m.pkl"
+    path.write_bytes(pickle.dumps({"model": {"a": array}, "__author__": "x"}, protocol=protocol))
+    assert torch.equal(read_detectron2_checkpoint(path)["a"], torch.from_numpy(array))
