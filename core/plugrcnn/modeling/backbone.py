@@ -103,9 +103,6 @@ def load_imagenet_weights(body: nn.Module, path: Path) -> None:
 def _fpn_conv(in_channels: int, out_channels: int, kernel: int, norm: str) -> nn.Module:
     """A conv with bias, or with norm "bn" Sequential(conv without bias, BatchNorm2d)."""
     conv = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=not norm)
-    nn.init.kaiming_uniform_(conv.weight, a=1)
-    if conv.bias is not None:
-        nn.init.zeros_(conv.bias)
     return nn.Sequential(conv, nn.BatchNorm2d(out_channels)) if norm == "bn" else conv
 
 
@@ -119,6 +116,11 @@ class FPN(nn.Module):
         self.output = nn.ModuleList(_fpn_conv(c, c, 3, cfg.norm) for _ in in_channels)
         self.top_block = cfg.top_block
         self.out_channels = c
+        for block in [*self.lateral, *self.output]:
+            conv = block[0] if isinstance(block, nn.Sequential) else block
+            nn.init.kaiming_uniform_(conv.weight, a=1)
+            if conv.bias is not None:
+                nn.init.zeros_(conv.bias)
 
     def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
         top = self.lateral[-1](feats[-1])
