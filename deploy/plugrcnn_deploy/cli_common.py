@@ -11,11 +11,14 @@ from plugrcnn.config.schema import Config
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.modeling.build import BuiltModel, build_model, resolve_device
 from plugrcnn.modeling.weights import load_model_weights
+from plugrcnn.zoo.resolve import resolve_weights_and_config
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, type=Path)
-    parser.add_argument("--weights", required=True, type=Path, help="plugrcnn weights (.pth)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="the model's config (default: the one a zoo name pairs with)")
+    parser.add_argument("--weights", required=True,
+                        help="plugrcnn weights: a file, an https:// URL or a zoo name (`plugrcnn zoo`)")
     parser.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: model.device)")
     parser.add_argument("opts", nargs="*", help="config overrides key.sub=value")
 
@@ -58,9 +61,10 @@ def default_size(cfg: Config) -> tuple[int, int]:
 
 def load_model(args: argparse.Namespace) -> tuple[Config, BuiltModel, torch.device]:
     """Config (+ overrides), model with its weights, on the device asked for, in eval mode."""
-    cfg = load_config(args.config, args.opts)
+    weights, config = resolve_weights_and_config(args.weights, args.config)
+    cfg = load_config(config, args.opts)
     device = resolve_device(args.device or cfg.model.device)
     built = build_model(cfg)
-    load_model_weights(built.model, args.weights)
+    load_model_weights(built.model, weights)
     built.model.to(device).eval()
     return cfg, built, device

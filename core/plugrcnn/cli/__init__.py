@@ -10,6 +10,7 @@ from plugrcnn.errors import PlugrcnnError
 # sub-command -> module with `add_arguments(parser)` and `run(args) -> int`
 COMMANDS = {
     "heads": "plugrcnn.cli.heads",
+    "zoo": "plugrcnn.cli.zoo",
     "predict": "plugrcnn.cli.predict",
     "convert": "plugrcnn.cli.convert",
     "train": "plugrcnn.cli.train",

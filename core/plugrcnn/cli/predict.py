@@ -11,14 +11,17 @@ from torchvision.io import write_png
 from tqdm import tqdm
 
 from plugrcnn.config import load_config
+from plugrcnn.zoo.resolve import resolve_weights_and_config
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.inference.images import list_images, read_image
 from plugrcnn.inference.predictor import Predictor
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, type=Path)
-    parser.add_argument("--weights", required=True, type=Path)
+    parser.add_argument("--config", type=Path, default=None,
+                        help="the model's config (default: the one a zoo name pairs with)")
+    parser.add_argument("--weights", required=True,
+                        help="a local file, an https:// URL, or a zoo name (`plugrcnn zoo`)")
     parser.add_argument("--input", required=True, type=Path, help="an image or a folder of images")
     parser.add_argument("--output", required=True, type=Path, help="output folder")
     parser.add_argument("--no-draw", action="store_true", help="skip the drawn PNGs")
@@ -28,13 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config, args.opts)
+    weights, config = resolve_weights_and_config(args.weights, args.config)
+    cfg = load_config(config, args.opts)
     files = list_images(args.input)
     images = {f: read_image(f) for f in files}  # fail on a bad image before any compute
     names = [f.name for f in files]
     if len(set(names)) != len(names):
         raise PlugrcnnError(f"{args.input}: two inputs share a file name")
-    predictor = Predictor.from_config(cfg, str(args.weights))
+    predictor = Predictor.from_config(cfg, str(weights))
     args.output.mkdir(parents=True, exist_ok=True)
     results: dict[str, list] = {}
     for path in tqdm(files, desc="predict", unit="img", disable=len(files) < 2):

@@ -29,12 +29,16 @@ class BackboneConfig:
     freeze_at: int = 2               # 0: train all; 1: freeze stem; k: freeze stem + res2..res(k)
     weights: str | None = None       # local torchvision-format ImageNet state_dict; never downloaded
     frozen_bn_eps: float = 1e-5
+    # MSRA ResNet (detectron2's R50/R101): the first block of a stage strides in its 1x1 conv,
+    # not in its 3x3 (torchvision's ResNet v1.5); the parameters have the same shapes
+    stride_in_1x1: bool = False
 
 
 @dataclass
 class FPNConfig:
     out_channels: int = 256
     top_block: Literal["maxpool", "none"] = "maxpool"  # P6 = max-pool(P5, kernel 1, stride 2)
+    norm: Literal["", "bn"] = ""     # "bn": conv (no bias) + BatchNorm (torchvision's v2 models)
 
 
 @dataclass
@@ -90,6 +94,7 @@ class BoxTrunkConfig:
     conv_dim: int = 256
     num_fc: int = 2
     fc_dim: int = 1024
+    norm: Literal["", "bn"] = ""     # of the convs: "bn" = conv (no bias) + BatchNorm (torchvision v2)
 
 
 @dataclass

@@ -11,10 +11,13 @@ plugrcnn; what is exported here is kept stable. See docs/writing-a-head.md.
   `transform_points`, `transform_polygons`, `transform_rle`, `transform_masks`);
 - helpers heads share: `BoxCoder`, `class_color`, `draw_boxes_on_tensor` and
   `draw_keypoints_on_tensor` (drawing on the image's device, the GPU included);
+- weights: `ConvertedWeights` (what ``plugrcnn_convert_weights`` returns: keys + the source
+  keys used);
 - errors: `PlugrcnnError` (one line for the user, naming the key).
 """
 from __future__ import annotations
 
+from plugrcnn.convert import ConvertedWeights
 from plugrcnn.data.transforms import (
     HFlipOp,
     ResizeOp,
@@ -36,7 +39,7 @@ from plugrcnn.modeling.sampler import SampledRoIs
 from plugrcnn.plugins.hookspecs import hookimpl
 
 __all__ = [
-    "COCO_KINDS", "BoxCoder", "Check", "HFlipOp", "Head", "HeadContext", "HeadSpec", "ImageTargets",
+    "COCO_KINDS", "BoxCoder", "Check", "ConvertedWeights", "HFlipOp", "Head", "HeadContext", "HeadSpec", "ImageTargets",
     "PlugrcnnError", "PredictContext", "ResizeOp", "RoIInput", "RoIRows", "SampledRoIs",
     "TargetCodec", "class_color", "draw_boxes_on_tensor", "draw_keypoints_on_tensor", "hookimpl", "transform_boxes", "transform_masks",
     "transform_points", "transform_polygons", "transform_rle",
