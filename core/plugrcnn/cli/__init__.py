@@ -5,7 +5,7 @@ import argparse
 import importlib
 import sys
 
-from plugrcnn.errors import PlugrcnnError
+from plugrcnn.errors import PlugrcnnError, one_line
 
 # sub-command -> module with `add_arguments(parser)` and `run(args) -> int`
 COMMANDS = {
@@ -21,8 +21,16 @@ COMMANDS = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr (exit 2) like every other bad input;
+    the usage is one `--help` away."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="plugrcnn", description=__doc__)
+    parser = OneLineParser(prog="plugrcnn", description=__doc__)
     subs = parser.add_subparsers(dest="command", required=True)
     for name, module_name in COMMANDS.items():
         try:
@@ -52,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._module.run(args) or 0)
     except PlugrcnnError as exc:
-        print(f"plugrcnn {args.command}: error: {exc}", file=sys.stderr)
+        print(f"plugrcnn {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk or a vanished folder outside the paths we check up front
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"plugrcnn {args.command}: error: {where}{exc.strerror or one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"plugrcnn {args.command}: interrupted", file=sys.stderr)
