@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from plugrcnn.data.coco_annotations import SkipLog, check_annotation, complete_annotation
+from plugrcnn.data.coco_annotations import SkipLog, check_annotation, complete_annotation, has_mask
 from plugrcnn.data.coco_json import (
     CocoDict,
     DatasetWarning,
@@ -198,6 +198,7 @@ class CocoDataset(Dataset):
         by_image: dict[int, list[dict[str, Any]]] = {image_id: [] for image_id in available}
         seen_ids: set[int] = set()
         self.num_excluded_by_category = 0
+        masks_expected = any(has_mask(a) for a in annotations)
         for annotation in annotations:
             image = known_images.get(annotation["image_id"])
             category = self.categories.get(annotation["category_id"])
@@ -217,7 +218,8 @@ class CocoDataset(Dataset):
             elif annotation["category_id"] not in self.category_id_to_label:
                 self.num_excluded_by_category += 1  # left out on purpose by category_ids
             else:
-                problem = check_annotation(annotation, image, len(category.get("keypoints") or []))
+                problem = check_annotation(annotation, image, len(category.get("keypoints") or []),
+                                           masks_expected)
                 if problem is not None:
                     self._log.skip_annotation(annotation, *problem)
                     continue

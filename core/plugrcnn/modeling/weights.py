@@ -10,18 +10,13 @@ import torch
 from torch import nn
 
 from plugrcnn.errors import PlugrcnnError
+from plugrcnn.modeling.torch_files import load_torch_file, torchvision_arch
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A state dict from a plugrcnn checkpoint ({"model": ...}) or a bare state dict file."""
     path = Path(path)
-    if not path.is_file():
-        raise PlugrcnnError(f"{path}: weights file not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise PlugrcnnError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0][:120]})") from None
+    obj = load_torch_file(path, "weights")
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -32,6 +27,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def load_model_weights(model: nn.Module, path: str | Path) -> None:
     """Load `path` into `model`; every missing, unexpected or mis-shaped key is an error."""
     state = read_state_dict(path)
+    arch = torchvision_arch(state)
+    if arch is not None:
+        raise PlugrcnnError(f"{path}: a torchvision checkpoint, not plugrcnn weights; convert it "
+                            f"first: plugrcnn convert torchvision --arch {arch} --input {path} "
+                            f"--output ours.pth")
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
