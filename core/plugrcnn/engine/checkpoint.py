@@ -63,6 +63,10 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp_name, path)
+    except OSError as exc:  # e.g. a full disk: one error naming the file, not a chained pair
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)

@@ -1,8 +1,6 @@
 """Load and save plugrcnn model weights, with errors that name the keys that do not fit."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +9,7 @@ from torch import nn
 
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.modeling.torch_files import load_torch_file, torchvision_arch
+from plugrcnn.outputs import write_atomic
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -51,16 +50,4 @@ def load_model_weights(model: nn.Module, path: str | Path) -> None:
 
 def save_weights_atomic(state: dict[str, Any], path: str | Path) -> None:
     """torch.save to a temp file in the same folder, fsync, then rename over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, lambda file: torch.save(state, file))
