@@ -6,8 +6,10 @@ import time
 from pathlib import Path
 
 from plugrcnn.errors import PlugrcnnError
-from plugrcnn.inference.images import list_images, read_image
-from plugrcnn_deploy.cli_common import add_model_arguments, add_size_arguments, default_size, load_model, size_of
+from plugrcnn.inference.images import list_images, read_header, read_image
+from plugrcnn_deploy.cli_common import (add_model_arguments, add_size_arguments, bounded_int, check_model_input,
+                                        default_size, detections, load_model, size_of)
+from plugrcnn_deploy.onnx_export import MAX_OPSET, MIN_OPSET
 from plugrcnn_deploy.export import BACKEND_OF_FORMAT, FORMATS, export_model, synthetic_images, verify_export
 from plugrcnn_deploy.runtimes import load_runtime
 from plugrcnn_deploy.spec import DeploySpec
@@ -18,14 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--output", required=True, type=Path, help=".onnx | .engine | .pt2")
     add_size_arguments(parser)
-    parser.add_argument("--max-detections", type=int, default=None, help="K (default: detections_per_image)")
-    parser.add_argument("--max-candidates", type=int, default=3000,
+    parser.add_argument("--max-detections", type=detections, default=None,
+                        help="K (default: detections_per_image)")
+    parser.add_argument("--max-candidates", type=detections, default=3000,
                         help="class-box pairs entering the final NMS (< 3840)")
-    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--batch", type=bounded_int(1, 256), default=1)
     parser.add_argument("--input-dtype", choices=("uint8", "float32"), default="uint8",
                         help="uint8 RGB in [0, 255] or float32 RGB in [0, 1]")
     parser.add_argument("--fp16", action="store_true", help="half precision (TensorRT, AOTInductor on CUDA)")
-    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--opset", type=bounded_int(MIN_OPSET, MAX_OPSET), default=MIN_OPSET)
     parser.add_argument("--verify", action="store_true",
                         help="compare the exported model with PyTorch; fail (and remove it) over the limits")
     parser.add_argument("--verify-images", type=Path, default=None,
@@ -35,10 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg, built, device = load_model(args)
     height, width = size_of(args) or default_size(cfg)
+    check_model_input(built.model, (height, width), "the model input")
     spec = DeploySpec(height=height, width=width, batch=args.batch, input_dtype=args.input_dtype,
-                      max_detections=args.max_detections or cfg.model.detection.detections_per_image,
+                      max_detections=(cfg.model.detection.detections_per_image if args.max_detections is None
+                                      else args.max_detections),
                       max_candidates=args.max_candidates, fp16=args.fp16)
-    images = [read_image(p) for p in list_images(args.verify_images)] if args.verify_images else None
+    images = _verify_images(args.verify_images, cfg) if args.verify_images else None
     start = time.perf_counter()
     written = export_model(built.model, spec, args.format, args.output, config=cfg, pm=built.registry.pm,
                            opset=args.opset)
@@ -48,6 +53,15 @@ def run(args: argparse.Namespace) -> int:
     if args.verify:
         _verify(args, built.model, device, images or synthetic_images((height, width)))
     return 0
+
+
+def _verify_images(path: Path, cfg) -> list:  # type: ignore[no-untyped-def]
+    """The images for --verify, through the one image reader (headers first, pixel limit)."""
+    files = list_images(path)
+    limit = cfg.model.input.max_image_pixels
+    for file in files:
+        read_header(file, limit)
+    return [read_image(file, limit) for file in files]
 
 
 def _verify(args: argparse.Namespace, model, device, images) -> None:  # type: ignore[no-untyped-def]

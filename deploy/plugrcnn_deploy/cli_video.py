@@ -5,8 +5,8 @@ import argparse
 from pathlib import Path
 
 from plugrcnn.errors import PlugrcnnError
-from plugrcnn_deploy.cli_common import (add_model_arguments, add_size_arguments, default_size, load_model,
-                                        size_of)
+from plugrcnn_deploy.cli_common import (add_model_arguments, add_size_arguments, default_size, detections,
+                                        load_model, size_of, unit_interval)
 from plugrcnn_deploy.draw import DetectionDrawer
 from plugrcnn_deploy.runtimes import BACKENDS, load_runtime
 from plugrcnn_deploy.video import VideoPipeline, open_video
@@ -20,9 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the exported model (onnxruntime: .onnx, tensorrt: engine, aoti: .pt2)")
     parser.add_argument("--output", required=True, type=Path, help="the drawn video (.mp4)")
     add_size_arguments(parser)
-    parser.add_argument("--max-detections", type=int, default=None, help="torch backend: K")
+    parser.add_argument("--max-detections", type=detections, default=None, help="torch backend: K")
     parser.add_argument("--fp16", action="store_true", help="torch backend on CUDA: half precision")
-    parser.add_argument("--min-score", type=float, default=0.5, help="draw detections scoring at least this")
+    parser.add_argument("--min-score", type=unit_interval, default=0.5, help="draw detections scoring at least this")
     parser.add_argument("--no-progress", action="store_true")
 
 

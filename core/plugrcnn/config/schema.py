@@ -30,9 +30,8 @@ class InputConfig:
     pixel_mean: tuple[float, float, float] = ranged((0.485, 0.456, 0.406), ge=0, le=1)  # RGB, images scaled to [0, 1]
     pixel_std: tuple[float, float, float] = ranged((0.229, 0.224, 0.225), gt=0, le=1)
     flip_prob: float = ranged(0.5, ge=0, le=1)              # horizontal flip in training
-    # images over this many pixels are refused from their header, before decoding (image bombs);
-    # Pillow itself refuses more than 178 MP whatever this says
-    max_image_pixels: int = ranged(DEFAULT_MAX_IMAGE_PIXELS, ge=1, le=178_956_970)
+    # images over this many pixels are refused from their header, before decoding (image bombs)
+    max_image_pixels: int = ranged(DEFAULT_MAX_IMAGE_PIXELS, ge=1, le=1_000_000_000)
 
 
 @dataclass

@@ -88,9 +88,12 @@ def _reason(exc: BaseException) -> str:
 
 
 def _open(path: Path) -> Image.Image:
+    saved = Image.MAX_IMAGE_PIXELS
     try:
+        # Pillow's own bomb check is switched off for the header read only: our limit (which the
+        # config can move) runs next on the header's size, before anything is decoded
+        Image.MAX_IMAGE_PIXELS = None
         with warnings.catch_warnings():
-            # our own pixel limit runs next, with a clearer message than Pillow's bomb warning
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(path)
     except UnidentifiedImageError:
@@ -100,6 +103,8 @@ def _open(path: Path) -> Image.Image:
         raise PlugrcnnError(f"{path}: image refused before decoding ({_reason(exc)})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise PlugrcnnError(f"{path}: cannot read image ({_reason(exc)})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
 
 
 def resized_size(height: int, width: int, min_size: int, max_size: int) -> tuple[int, int]:
