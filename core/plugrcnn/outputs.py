@@ -29,6 +29,19 @@ def os_error_reason(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
+def os_error_behind(exc: BaseException) -> OSError | None:
+    """The OSError that caused `exc`, if any: torch.save on a full disk raises ENOSPC, and then a
+    RuntimeError from its zip writer while closing, with the OSError as its context."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def prepare_output_dir(path: str | Path) -> Path:
     """Create the folder `path` (and its parents); a clear error if it cannot be a folder."""
     path = Path(path)
@@ -69,9 +82,13 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
             os.unlink(tmp)
         raise PlugrcnnError(f"{path}: cannot write ({os_error_reason(exc)}); any earlier "
                             f"{path.name} is left as it was") from None
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        cause = os_error_behind(exc)
+        if cause is not None:
+            raise PlugrcnnError(f"{path}: cannot write ({os_error_reason(cause)}); any earlier "
+                                f"{path.name} is left as it was") from None
         raise
     _fsync_directory(path.parent)
 

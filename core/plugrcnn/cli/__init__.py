@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
+from collections.abc import Callable
 
 from plugrcnn.errors import PlugrcnnError, one_line
 
@@ -57,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plugrcnn {args.command}: error: cannot load this command ({args._import_error}); "
               f"reinstall with `make install`", file=sys.stderr)
         return 2
+    original_format = warnings.formatwarning
+    warnings.formatwarning = _warning_formatter(args.command, original_format)
     try:
         return int(args._module.run(args) or 0)
     except PlugrcnnError as exc:
@@ -69,6 +73,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"plugrcnn {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = original_format
+
+
+def _warning_formatter(command: str, fallback: Callable[..., str]) -> Callable[..., str]:
+    """Data set warnings (a skipped annotation or image) as one line each, like errors."""
+    from plugrcnn.data.coco_json import DatasetWarning
+
+    def format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                       line: str | None = None) -> str:
+        if issubclass(category, DatasetWarning):
+            return f"plugrcnn {command}: warning: {message}\n"
+        return fallback(message, category, filename, lineno, line)
+    return format_warning
 
 
 if __name__ == "__main__":

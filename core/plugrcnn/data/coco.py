@@ -266,7 +266,8 @@ class CocoDataset(Dataset):
         try:
             pixels = read_image(path, self.max_image_pixels, self.resize_to)
         except PlugrcnnError as error:
-            reason = str(error).removeprefix(f"{path}: ")
+            reason = str(error).removeprefix(f"{path}: ").removeprefix("cannot decode image (")
+            reason = reason[:-1] if reason.endswith(")") and "(" not in reason else reason
             raise PlugrcnnError(f"{path}: cannot decode image id {image['id']} ({reason}); "
                                 "replace the file or remove the image from the JSON") from None
         self._check_size(image, path, int(pixels.shape[1]), int(pixels.shape[2]))

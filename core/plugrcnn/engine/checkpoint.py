@@ -25,6 +25,7 @@ import torch
 
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.modeling.torch_files import load_error_reason
+from plugrcnn.outputs import os_error_behind
 
 LAST_CHECKPOINT_FILE = "last_checkpoint"
 FINAL_CHECKPOINT_NAME = "model_final.pth"
@@ -63,13 +64,14 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp_name, path)
-    except OSError as exc:  # e.g. a full disk: one error naming the file, not a chained pair
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
-        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
+        # a full disk: torch.save raises ENOSPC, then its zip writer a RuntimeError on close;
+        # one OSError naming the file instead of that chained pair
+        cause = os_error_behind(exc)
+        if cause is not None:
+            raise OSError(cause.errno, cause.strerror or str(cause), str(path)) from None
         raise
     _fsync_directory(path.parent)
 

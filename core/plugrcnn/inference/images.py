@@ -190,8 +190,8 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
         except PlugrcnnError:
             raise
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
-            raise PlugrcnnError(f"{path}: cannot decode image ({_reason(exc)}); the file is "
-                                "corrupt or truncated") from None
+            raise PlugrcnnError(f"{path}: cannot decode image ({_reason(exc)}: the file is "
+                                "corrupt or truncated)") from None
     # (H, W, 3) -> (3, H, W); copy: the array may be a read-only view of Pillow's buffer
     return torch.from_numpy(np.ascontiguousarray(pixels).copy()).permute(2, 0, 1).contiguous()
 
