@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -28,6 +29,8 @@ class OneLineParser(argparse.ArgumentParser):
     the usage is one `--help` away."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        # "argument --height: must be in 1..8192" -> "--height must be in 1..8192", as run() says it
+        message = re.sub(r"^argument (\S+): must be", r"\1 must be", message)
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
