@@ -57,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_flush_denormal(True)
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad argument (already reported in one line)
+        return exc.code if isinstance(exc.code, int) else 2
     if args._module is None:
         print(f"plugrcnn {args.command}: error: cannot load this command ({args._import_error}); "
               f"reinstall with `make install`", file=sys.stderr)
