@@ -14,6 +14,7 @@ from torch import nn
 from torchvision.ops import clip_boxes_to_image
 from torchvision.utils import draw_bounding_boxes
 
+from plugrcnn.config.ranges import ranged
 from plugrcnn.heads import Head, HeadContext, ImageTargets
 from plugrcnn.modeling.box_coder import BoxCoder
 from plugrcnn.plugins import RoIInput
@@ -21,10 +22,10 @@ from plugrcnn.plugins import RoIInput
 
 @dataclass
 class BoxHeadConfig:
-    box_coder_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
-    smooth_l1_beta: float = 0.0          # 0 is L1 (detectron2); torchvision uses 1/9
+    box_coder_weights: tuple[float, float, float, float] = ranged((10.0, 10.0, 5.0, 5.0), gt=0)
+    smooth_l1_beta: float = ranged(0.0, ge=0)         # 0 is L1 (detectron2); torchvision uses 1/9
     loss_weight: float = 1.0
-    scale_clamp: float = math.log(1000.0 / 16)
+    scale_clamp: float = ranged(math.log(1000.0 / 16), gt=0, le=20)  # max |dw|, |dh| (exp overflow)
 
 
 class BoxHead(Head):
