@@ -37,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
     frame_size = (int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)))
     capture.release()
     cfg, built, device = load_model(args)
+    limit = cfg.model.input.max_image_pixels
+    if frame_size[0] * frame_size[1] > limit:  # each frame is decoded whole: same limit as images
+        raise PlugrcnnError(f"{args.input}: frames of {frame_size[1]}x{frame_size[0]} are over the limit of "
+                            f"{limit / 1e6:g} MP (model.input.max_image_pixels)")
     # torch builds its graph at --height/--width, else at the config's test size (as exported models)
     runtime = load_runtime(args.backend, built.model, model_path=args.model, device=device,
                            size=size_of(args), default_size=default_size(cfg),
