@@ -166,11 +166,11 @@ def _to_rgb_array(image: Image.Image, path: Path) -> np.ndarray:
     if mode in ("P", "PA", "LA", "RGBA", "La", "RGBa"):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+        return np.array(Image.alpha_composite(background, rgba).convert("RGB"))
     if mode in _CONVERT_MODES:
-        return np.asarray(image.convert("RGB"))
+        return np.array(image.convert("RGB"))
     try:
-        return np.asarray(image.convert("RGB"))
+        return np.array(image.convert("RGB"))
     except (ValueError, OSError) as exc:
         raise PlugrcnnError(f"{path}: image mode {mode} cannot be converted to RGB ({_reason(exc)})") from None
 
@@ -192,8 +192,10 @@ def read_image(path: str | Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
             raise PlugrcnnError(f"{path}: cannot decode image ({_reason(exc)}: the file is "
                                 "corrupt or truncated)") from None
-    # (H, W, 3) -> (3, H, W); copy: the array may be a read-only view of Pillow's buffer
-    return torch.from_numpy(np.ascontiguousarray(pixels).copy()).permute(2, 0, 1).contiguous()
+    if not pixels.flags.writeable:  # a read-only view of Pillow's buffer: torch needs its own
+        pixels = pixels.copy()
+    # (H, W, 3) -> (3, H, W)
+    return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
 
 
 # a truncated file is an error, never a silently grey-filled image
