@@ -29,10 +29,12 @@ def run(args: argparse.Namespace) -> int:
     from plugrcnn.evaluation.coco_evaluator import evaluate, format_table
     from plugrcnn.inference.predictor import Predictor
     from plugrcnn.inference.drawing import draw_grid
+    from plugrcnn.outputs import prepare_output_dir, write_json_atomic
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     start = time.time()
     out: Path = args.output_dir
+    prepare_output_dir(out)  # a file in the way or no permission: fail before the long run
     data = out / "data"
     cfg = load_config(args.config, [
         f"data.train.instances={data}/annotations/instances_train.json", f"data.train.images={data}/train",
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if not marker.exists() or json.loads(marker.read_text()) != synthetic:
         print(f"[1/4] generating the synthetic data set -> {data}")
         generate_synthetic_coco(data, progress=True, **synthetic)
-        marker.write_text(json.dumps(synthetic))
+        write_json_atomic(marker, synthetic)  # written last: the data set is complete
     else:
         print(f"[1/4] synthetic data set already in {data}")
     resume = not args.fresh and find_last_checkpoint(Path(cfg.output_dir)) is not None
