@@ -109,7 +109,7 @@ def test_a_png_and_a_jpg_of_one_name_get_two_drawings(small, tmp_path: Path, cap
 @pytest.mark.parametrize(("override", "message"), [
     ("model.input.min_size_train=[]", "key model.input.min_size_train: needs at least 1 item(s)"),
     ("model.fpn.out_channels=0", "key model.fpn.out_channels: must be in [1, 4096], got 0"),
-    ("model.device=tpu", "key model.device: must match"),
+    ("model.device=tpu", "key model.device: must be auto, cpu, cuda, cuda:N or mps, got 'tpu'"),
     ("model.rpn.positive_fraction=2.0", "key model.rpn.positive_fraction: must be in (0, 1], got 2.0"),
     ("model.rpn.nms_thresh=.nan", "key model.rpn.nms_thresh: must be a finite number, got nan"),
     ("model.sampler.bg_iou_threshold=0.9", "bg_iou_threshold: 0.9 is above fg_iou_threshold 0.5"),

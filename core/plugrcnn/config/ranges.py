@@ -29,6 +29,7 @@ class Range:
     lt: float | None = None
     min_items: int | None = None
     pattern: str | None = None
+    pattern_help: str | None = None   # the pattern in words, for the error message
 
     def describe(self) -> str:
         """`> 0`, `in [0, 1]`, `in (0, 1]`, `>= 1 and <= 8192` ..."""
@@ -56,7 +57,7 @@ class Range:
             return None
         if isinstance(value, str):
             if self.pattern is not None and not re.fullmatch(self.pattern, value):
-                return f"must match {self.pattern}, got {value!r:.40}"
+                return f"must be {self.pattern_help or 'a match of ' + self.pattern}, got {value!r:.40}"
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None
@@ -71,9 +72,10 @@ def _num(value: float) -> str:
 
 
 def ranged(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
-           lt: float | None = None, min_items: int | None = None, pattern: str | None = None) -> Any:
+           lt: float | None = None, min_items: int | None = None, pattern: str | None = None,
+           pattern_help: str | None = None) -> Any:
     """A dataclass field with `default` (immutable: a number, a string, a tuple) and its range."""
-    rng = Range(ge=ge, gt=gt, le=le, lt=lt, min_items=min_items, pattern=pattern)
+    rng = Range(ge=ge, gt=gt, le=le, lt=lt, min_items=min_items, pattern=pattern, pattern_help=pattern_help)
     return dataclasses.field(default=default, metadata={RANGE_KEY: rng})
 
 

@@ -129,7 +129,8 @@ class ModelConfig:
     num_classes: int = ranged(80, ge=1, le=100_000)         # foreground classes; label 0 is background
     class_names: tuple[str, ...] = ()  # label i -> class_names[i - 1]; filled from data if empty
     category_ids: tuple[int, ...] = ()  # label i -> COCO category id; identity if empty
-    device: str = ranged("auto", pattern=DEVICE_PATTERN)    # auto | cpu | cuda | cuda:N | mps
+    # auto | cpu | cuda | cuda:N | mps; checked against the machine when the model is placed
+    device: str = ranged("auto", pattern=DEVICE_PATTERN, pattern_help="auto, cpu, cuda, cuda:N or mps")
     weights: str | None = None       # a plugrcnn checkpoint to start from
     input: InputConfig = field(default_factory=InputConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
