@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from plugrcnn_deploy.bench import BENCH_STAGES, benchmark
-from plugrcnn_deploy.cli_common import (add_model_arguments, add_runtime_arguments, add_size_arguments, load_model,
-                                        runtime_options, size_of)
+from plugrcnn_deploy.cli_common import (add_model_arguments, add_runtime_arguments, add_size_arguments, bounded_int,
+                                        detections, load_model, runtime_options, side, size_of)
 from plugrcnn_deploy.files import atomic_output
 from plugrcnn_deploy.runtimes import BACKENDS, load_runtime
 
@@ -17,13 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=tuple(BACKENDS), default="torch")
     parser.add_argument("--model", type=Path, default=None, help="the exported model (not for torch)")
     add_size_arguments(parser, required=True)
-    parser.add_argument("--frame-height", type=int, default=None, help="size of the test frames "
+    parser.add_argument("--frame-height", type=side, default=None, help="size of the test frames "
                         "(default: the model input; another size is letterboxed)")
-    parser.add_argument("--frame-width", type=int, default=None)
-    parser.add_argument("--max-detections", type=int, default=None)
+    parser.add_argument("--frame-width", type=side, default=None)
+    parser.add_argument("--max-detections", type=detections, default=None)
     parser.add_argument("--fp16", action="store_true", help="torch backend on CUDA: half precision")
-    parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--iterations", type=bounded_int(1, 1_000_000), default=20)
+    parser.add_argument("--warmup", type=bounded_int(0, 1_000_000), default=3)
     add_runtime_arguments(parser)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn_deploy.cli_common import (add_model_arguments, add_runtime_arguments, add_size_arguments,
-                                        default_size, load_model, runtime_options, size_of)
+                                        default_size, detections, load_model, runtime_options, size_of,
+                                        unit_interval)
 from plugrcnn_deploy.draw import DetectionDrawer
 from plugrcnn_deploy.runtimes import BACKENDS, load_runtime
 from plugrcnn_deploy.video import VideoPipeline, open_video
@@ -21,9 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the exported model (onnxruntime: .onnx, tensorrt: engine, aoti: .pt2)")
     parser.add_argument("--output", required=True, type=Path, help="the drawn video (.mp4)")
     add_size_arguments(parser)
-    parser.add_argument("--max-detections", type=int, default=None, help="torch backend: K")
+    parser.add_argument("--max-detections", type=detections, default=None, help="torch backend: K")
     parser.add_argument("--fp16", action="store_true", help="torch backend on CUDA: half precision")
-    parser.add_argument("--min-score", type=float, default=0.5, help="draw detections scoring at least this")
+    parser.add_argument("--min-score", type=unit_interval, default=0.5, help="draw detections scoring at least this")
     parser.add_argument("--no-progress", action="store_true")
     add_runtime_arguments(parser)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
@@ -40,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
     frame_size = (int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)))
     capture.release()
     cfg, built, device = load_model(args)
+    limit = cfg.model.input.max_image_pixels
+    if frame_size[0] * frame_size[1] > limit:  # each frame is decoded whole: same limit as images
+        raise PlugrcnnError(f"{args.input}: frames of {frame_size[1]}x{frame_size[0]} are over the limit of "
+                            f"{limit / 1e6:g} MP (model.input.max_image_pixels)")
     # torch builds its graph at --height/--width, else at the config's test size (as exported models)
     runtime = load_runtime(args.backend, built.model, model_path=args.model, device=device,
                            size=size_of(args), default_size=default_size(cfg),

@@ -25,6 +25,7 @@ from plugrcnn_deploy.spec import INPUT_NAME, DeploySpec
 from plugrcnn_deploy.tensorrt_ops import check_tensorrt_ops
 
 MIN_OPSET = 17  # RoiAlign-16 has coordinate_transformation_mode; LayerNorm etc. at 17
+MAX_OPSET = 20  # the newest opset torch.onnx.export (TorchScript exporter) writes
 METADATA_KEY = "plugrcnn"
 
 

@@ -103,7 +103,7 @@ def predict_converted(tmp_path: Path, arch: str, tv_model: torch.nn.Module,
     predictions = json.loads((tmp_path / "out" / "predictions.json").read_text())
     assert sorted(predictions) == sorted(images)
     for name in images:
-        assert (tmp_path / "out" / f"{Path(name).stem}.png").is_file()
+        assert (tmp_path / "out" / f"{Path(name).name}.png").is_file()
     return predictions
 
 

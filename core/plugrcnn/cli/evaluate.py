@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from plugrcnn.config import load_config
+from plugrcnn.outputs import prepare_output_dir
 from plugrcnn.zoo.resolve import resolve_weights_and_config
 
 
@@ -25,9 +26,10 @@ def run(args: argparse.Namespace) -> int:
 
     weights, config = resolve_weights_and_config(args.weights, args.config)
     cfg = load_config(config, args.opts)
+    out = args.output_dir or Path(cfg.output_dir) / "eval"
+    prepare_output_dir(out)  # before the long run, not after it
     dataset = load_split(cfg, "val", training=False)
     predictor = Predictor.from_config(cfg, str(weights))
-    out = args.output_dir or Path(cfg.output_dir) / "eval"
     results = evaluate(predictor, dataset, out)
     print(format_table(results))
     print(f"saved {out / 'metrics.json'}")

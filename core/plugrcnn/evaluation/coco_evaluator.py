@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from tqdm import tqdm
 from plugrcnn.data.coco import CocoDataset
 from plugrcnn.heads.base import COCO_KINDS
 from plugrcnn.inference.predictor import Predictor
+from plugrcnn.outputs import write_json_atomic
 
 METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -105,9 +105,8 @@ def evaluate(predictor: Predictor, dataset: CocoDataset, output_dir: Path | None
         else:
             results[kind] = evaluate_records(gt, records, kind, params, category_ids)
     if output_dir is not None:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "coco_results.json").write_text(json.dumps(records))
-        (output_dir / "metrics.json").write_text(json.dumps(results, indent=2))
+        write_json_atomic(output_dir / "coco_results.json", records)
+        write_json_atomic(output_dir / "metrics.json", results, indent=2)
     return results
 
 

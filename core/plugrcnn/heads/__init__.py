@@ -13,10 +13,12 @@ plugrcnn; what is exported here is kept stable. See docs/writing-a-head.md.
   `draw_keypoints_on_tensor` (drawing on the image's device, the GPU included);
 - weights: `ConvertedWeights` (what ``plugrcnn_convert_weights`` returns: keys + the source
   keys used);
+- configs: `ranged` (a dataclass field with its valid range, checked when the config loads);
 - errors: `PlugrcnnError` (one line for the user, naming the key).
 """
 from __future__ import annotations
 
+from plugrcnn.config.ranges import ranged
 from plugrcnn.convert import ConvertedWeights
 from plugrcnn.data.transforms import (
     HFlipOp,
@@ -41,6 +43,6 @@ from plugrcnn.plugins.hookspecs import hookimpl
 __all__ = [
     "COCO_KINDS", "BoxCoder", "Check", "ConvertedWeights", "HFlipOp", "Head", "HeadContext", "HeadSpec", "ImageTargets",
     "PlugrcnnError", "PredictContext", "ResizeOp", "RoIInput", "RoIRows", "SampledRoIs",
-    "TargetCodec", "class_color", "draw_boxes_on_tensor", "draw_keypoints_on_tensor", "hookimpl", "transform_boxes", "transform_masks",
+    "TargetCodec", "class_color", "draw_boxes_on_tensor", "draw_keypoints_on_tensor", "hookimpl", "ranged", "transform_boxes", "transform_masks",
     "transform_points", "transform_polygons", "transform_rle",
 ]

@@ -23,14 +23,15 @@ from plugrcnn.heads import (
     RoIRows,
     class_color,
     draw_boxes_on_tensor,
+    ranged,
 )
 
 
 @dataclass
 class BoxHeadConfig:
-    box_coder_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
-    smooth_l1_beta: float = 0.0          # 0 is L1 (detectron2); torchvision uses 1/9
-    scale_clamp: float = math.log(1000.0 / 16)
+    box_coder_weights: tuple[float, float, float, float] = ranged((10.0, 10.0, 5.0, 5.0), gt=0)
+    smooth_l1_beta: float = ranged(0.0, ge=0)         # 0 is L1 (detectron2); torchvision uses 1/9
+    scale_clamp: float = ranged(math.log(1000.0 / 16), gt=0, le=20)  # max |dw|, |dh| (exp overflow)
 
 
 class BoxHead(Head):

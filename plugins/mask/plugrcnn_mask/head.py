@@ -23,7 +23,17 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.utils import draw_segmentation_masks
 
-from plugrcnn.heads import Check, Head, HeadContext, ImageTargets, PredictContext, RoIInput, RoIRows, class_color
+from plugrcnn.heads import (
+    Check,
+    Head,
+    HeadContext,
+    ImageTargets,
+    PredictContext,
+    RoIInput,
+    RoIRows,
+    class_color,
+    ranged,
+)
 from plugrcnn_mask.loss import build_roi_mask_targets, mask_rcnn_loss, select_class_channel
 from plugrcnn_mask.paste import paste_masks
 from plugrcnn_mask.rle import encode_masks
@@ -32,15 +42,15 @@ from plugrcnn_mask.targets import MaskCodec
 
 @dataclass
 class MaskHeadConfig:
-    pooler_resolution: int = 14      # RoIAlign output; masks are twice this (28)
-    num_conv: int = 4                # conv3x3 + ReLU layers before the 2x deconvolution
-    conv_dim: int = 256
+    pooler_resolution: int = ranged(14, ge=1, le=64)  # RoIAlign output; masks are twice this (28)
+    num_conv: int = ranged(4, ge=0, le=16)  # conv3x3 + ReLU layers before the 2x deconvolution
+    conv_dim: int = ranged(256, ge=1, le=4096)
     cls_agnostic_mask: bool = False  # one mask channel for every class
-    mask_threshold: float = 0.5      # pasted probability >= this is inside the mask
+    mask_threshold: float = ranged(0.5, ge=0, le=1)  # pasted probability >= this is inside the mask
     # "aligned": detectron2's paste (continuous box); "torchvision": its integer-box paste
     paste: Literal["aligned", "torchvision"] = "aligned"
     norm: Literal["", "bn"] = ""     # "bn": each conv without bias + BatchNorm (torchvision v2)
-    draw_alpha: float = 0.5
+    draw_alpha: float = ranged(0.5, ge=0, le=1)
 
 
 class MaskHead(Head):
