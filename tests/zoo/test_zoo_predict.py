@@ -41,7 +41,7 @@ def _serve(file_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: b
     catalog.write_text(json.dumps({"tv:maskrcnn_resnet50_fpn": {
         "url": url, "source": "torchvision", "arch": "maskrcnn_resnet50_fpn",
         "config": str(ROOT / "configs" / "torchvision" / "maskrcnn_resnet50_fpn.yaml"),
-        "ap": {"box": 37.9, "mask": 34.6}}}))
+        "ap": {"bbox": 37.9, "segm": 34.6}}}))
     monkeypatch.setenv("PLUGRCNN_ZOO_CATALOG", str(catalog))
     return name, url
 
@@ -78,7 +78,7 @@ def test_zoo_name_downloads_converts_once_then_runs_from_the_cache(
     assert first == json.loads((tmp_path / "second" / "predictions.json").read_text())
     assert main(["zoo"]) == 0
     listing = capsys.readouterr().out
-    assert any(line.startswith("tv:maskrcnn_resnet50_fpn ") and "box 37.9, mask 34.6" in line
+    assert any(line.startswith("tv:maskrcnn_resnet50_fpn ") and "bbox 37.9, segm 34.6" in line
                and line.rstrip().endswith("yes") for line in listing.splitlines())
 
 

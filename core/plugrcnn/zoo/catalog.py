@@ -8,7 +8,7 @@ files are checked against the sha256 recorded at their first download (see downl
 
 `PLUGRCNN_ZOO_CATALOG=<file.json>` adds or replaces entries (a mirror, a private model, a test
 server): ``{"name": {"url": ..., "source": "torchvision"|"detectron2"|"plugrcnn", "arch": ...,
-"config": "path.yaml", "sha256": "hex or hex prefix", "ap": {"box": 37.9}}}``.
+"config": "path.yaml", "sha256": "hex or hex prefix", "ap": {"bbox": 37.9}}}``.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def _torchvision_entries() -> list[ZooEntry]:
                                               MaskRCNN_ResNet50_FPN_V2_Weights,
                                               MaskRCNN_ResNet50_FPN_Weights)
 
-    kinds = {"box_map": "box", "mask_map": "mask", "kp_map": "keypoints"}
+    kinds = {"box_map": "bbox", "mask_map": "segm", "kp_map": "keypoints"}  # COCOeval kinds
     entries = []
     for arch, weights in (("fasterrcnn_resnet50_fpn", FasterRCNN_ResNet50_FPN_Weights.COCO_V1),
                           ("maskrcnn_resnet50_fpn", MaskRCNN_ResNet50_FPN_Weights.COCO_V1),
@@ -59,10 +59,10 @@ def _torchvision_entries() -> list[ZooEntry]:
 # detectron2 MODEL_ZOO.md: (arch, task folder, model id / file, box AP, second AP kind, AP)
 _D2 = [
     ("faster_rcnn_R_50_FPN_3x", "COCO-Detection", "137849458/model_final_280758.pkl", 40.2, None, None),
-    ("mask_rcnn_R_50_FPN_1x", "COCO-InstanceSegmentation", "137260431/model_final_a54504.pkl", 38.6, "mask", 35.2),
-    ("mask_rcnn_R_50_FPN_3x", "COCO-InstanceSegmentation", "137849600/model_final_f10217.pkl", 41.0, "mask", 37.2),
-    ("mask_rcnn_R_101_FPN_3x", "COCO-InstanceSegmentation", "138205316/model_final_a3ec72.pkl", 42.9, "mask", 38.6),
-    ("mask_rcnn_X_101_32x8d_FPN_3x", "COCO-InstanceSegmentation", "139653917/model_final_2d9806.pkl", 44.3, "mask", 39.5),
+    ("mask_rcnn_R_50_FPN_1x", "COCO-InstanceSegmentation", "137260431/model_final_a54504.pkl", 38.6, "segm", 35.2),
+    ("mask_rcnn_R_50_FPN_3x", "COCO-InstanceSegmentation", "137849600/model_final_f10217.pkl", 41.0, "segm", 37.2),
+    ("mask_rcnn_R_101_FPN_3x", "COCO-InstanceSegmentation", "138205316/model_final_a3ec72.pkl", 42.9, "segm", 38.6),
+    ("mask_rcnn_X_101_32x8d_FPN_3x", "COCO-InstanceSegmentation", "139653917/model_final_2d9806.pkl", 44.3, "segm", 39.5),
     ("keypoint_rcnn_R_50_FPN_1x", "COCO-Keypoints", "137261548/model_final_04e291.pkl", 53.6, "keypoints", 64.0),
     ("keypoint_rcnn_R_50_FPN_3x", "COCO-Keypoints", "137849621/model_final_a6e10b.pkl", 55.4, "keypoints", 65.5),
 ]
@@ -71,7 +71,7 @@ _D2 = [
 def _detectron2_entries() -> list[ZooEntry]:
     entries = []
     for arch, task, file, box_ap, kind, kind_ap in _D2:
-        ap = {"box": box_ap, **({kind: kind_ap} if kind else {})}
+        ap = {"bbox": box_ap, **({kind: kind_ap} if kind else {})}
         entries.append(ZooEntry(name=f"d2:{arch}", source="detectron2", arch=arch,
                                 url=f"{_D2_BASE}/{task}/{arch}/{file}",
                                 config=CONFIGS / "detectron2" / f"{arch}.yaml", sha256=None, ap=ap))
