@@ -90,7 +90,7 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
             raise PlugrcnnError(f"{path}: cannot write ({os_error_reason(cause)}); any earlier "
                                 f"{path.name} is left as it was") from None
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
@@ -106,7 +106,7 @@ def write_json_atomic(path: str | Path, obj: Any, indent: int | None = None) -> 
     write_text_atomic(path, json.dumps(obj, indent=indent))
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
     try:
         fd = os.open(directory, os.O_RDONLY)

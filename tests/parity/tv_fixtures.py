@@ -15,15 +15,7 @@ from torchvision.models.detection import FasterRCNN, KeypointRCNN, MaskRCNN
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops import FrozenBatchNorm2d
 
-
-def randomize_norm_statistics(model: torch.nn.Module, gen: torch.Generator) -> None:
-    """Batch-norm statistics that are not the identity (any model: torchvision's or ours)."""
-    with torch.no_grad():
-        for name, buf in model.named_buffers():
-            if name.endswith("running_mean"):
-                buf.copy_(torch.randn(buf.shape, generator=gen) * 0.1)
-            elif name.endswith("running_var"):
-                buf.copy_(torch.rand(buf.shape, generator=gen) * 0.5 + 0.75)
+from plugrcnn.testing.workbench import randomize_norm_statistics  # shared with the conformance kit
 
 
 ARCH_CLASSES = {

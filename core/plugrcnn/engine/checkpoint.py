@@ -25,7 +25,7 @@ import torch
 
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.modeling.torch_files import load_error_reason
-from plugrcnn.outputs import os_error_behind
+from plugrcnn.outputs import fsync_directory, os_error_behind
 
 LAST_CHECKPOINT_FILE = "last_checkpoint"
 FINAL_CHECKPOINT_NAME = "model_final.pth"
@@ -35,20 +35,6 @@ _TEMP_SUFFIX = ".tmp"
 
 def periodic_checkpoint_name(iteration: int) -> str:
     return f"model_{iteration:07d}.pth"
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
@@ -73,7 +59,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
         if cause is not None:
             raise OSError(cause.errno, cause.strerror or str(cause), str(path)) from None
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
