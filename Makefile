@@ -15,7 +15,7 @@ PLUGINS     := plugins/class plugins/box plugins/mask plugins/keypoint plugins/m
 TEST_PLUGINS := tests/plugins/area_head
 PYTEST_ARGS ?=
 
-.PHONY: install test demo clean
+.PHONY: install test demo clean gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
@@ -35,6 +35,11 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/plugrcnn demo --output-dir output/demo
+
+# on a GPU machine: tests, export, bench and video on every backend, one JSON (tools/gpu_check.sh);
+# without a GPU it prints the steps and exits 0.  GPU_CHECK_ARGS=--dry-run|--wheels DIR|--budget S
+gpu-check:
+	bash tools/gpu_check.sh --python $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf output .pytest_cache

@@ -9,7 +9,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("load", "Model", "Result", "resolve", "register_zoo")
+_API = ("load", "Model", "Result")
 
 
 def __getattr__(name: str) -> Any:

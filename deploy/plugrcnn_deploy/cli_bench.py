@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from plugrcnn_deploy.bench import BENCH_STAGES, benchmark
-from plugrcnn_deploy.cli_common import add_model_arguments, add_size_arguments, load_model, size_of
+from plugrcnn_deploy.cli_common import (add_model_arguments, add_runtime_arguments, add_size_arguments, bounded_int,
+                                        detections, load_model, runtime_options, side, size_of)
+from plugrcnn_deploy.files import atomic_output
 from plugrcnn_deploy.runtimes import BACKENDS, load_runtime
 
 
@@ -14,20 +17,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=tuple(BACKENDS), default="torch")
     parser.add_argument("--model", type=Path, default=None, help="the exported model (not for torch)")
     add_size_arguments(parser, required=True)
-    parser.add_argument("--frame-height", type=int, default=None, help="size of the test frames "
+    parser.add_argument("--frame-height", type=side, default=None, help="size of the test frames "
                         "(default: the model input; another size is letterboxed)")
-    parser.add_argument("--frame-width", type=int, default=None)
-    parser.add_argument("--max-detections", type=int, default=None)
+    parser.add_argument("--frame-width", type=side, default=None)
+    parser.add_argument("--max-detections", type=detections, default=None)
     parser.add_argument("--fp16", action="store_true", help="torch backend on CUDA: half precision")
-    parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--iterations", type=bounded_int(1, 1_000_000), default=20)
+    parser.add_argument("--warmup", type=bounded_int(0, 1_000_000), default=3)
+    add_runtime_arguments(parser)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
 
 
 def run(args: argparse.Namespace) -> int:
     cfg, built, device = load_model(args)
     size = size_of(args)
     runtime = load_runtime(args.backend, built.model, model_path=args.model, device=device, size=size,
-                           max_detections=args.max_detections, fp16=args.fp16)
+                           max_detections=args.max_detections, fp16=args.fp16,
+                           **runtime_options(args))
     frame = (args.frame_height or size[0], args.frame_width or size[1])
     try:
         timer = benchmark(runtime, frame, iterations=args.iterations, warmup=args.warmup)
@@ -40,4 +46,10 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     p50 = timer.percentiles("end-to-end")[0]
     print(f"end to end: {1000.0 / p50:.1f} frames per second at p50")
+    if args.json is not None:
+        figures = {"backend": args.backend, "device": str(device), "input": [spec.height, spec.width],
+                   "frames": list(frame), "max_detections": spec.max_detections, "fp16": bool(args.fp16),
+                   "iterations": args.iterations, "fps_p50": round(1000.0 / p50, 2), "stages": timer.to_dict()}
+        with atomic_output(args.json) as tmp:
+            tmp.write_text(json.dumps(figures, indent=2) + "\n")
     return 0

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from plugrcnn.config.schema import DetectionConfig
-from plugrcnn_deploy.static_ops import MASKED_SCORE, grouped_nms_keep
+from plugrcnn_deploy.static_ops import DEFAULT_NMS_ROUNDS, MASKED_SCORE, static_nms_keep
 
 
 class StaticDetections(nn.Module):
@@ -26,13 +26,13 @@ class StaticDetections(nn.Module):
     """
 
     def __init__(self, cfg: DetectionConfig, num_classes: int, num_proposals: int, max_detections: int,
-                 max_candidates: int, image_size: tuple[int, int]) -> None:
+                 max_candidates: int, nms_rounds: int = DEFAULT_NMS_ROUNDS) -> None:
         super().__init__()
+        self.nms_rounds = nms_rounds
         self.cfg = cfg
         self.num_classes = num_classes
         self.num_candidates = min(num_proposals * num_classes, max_candidates)
         self.max_detections = min(max_detections, self.num_candidates)
-        self.coordinate_bound = float(max(image_size))
 
     def forward(self, scores: Tensor, boxes: Tensor, proposal_valid: Tensor) -> tuple[Tensor, ...]:
         n, p, _ = scores.shape
@@ -48,8 +48,7 @@ class StaticDetections(nn.Module):
         cand_scores, cand_idx = masked.topk(self.num_candidates, dim=1)  # (N, T)
         cand_boxes = fg_boxes.gather(1, cand_idx[..., None].expand(n, -1, 4))
         cand_classes = torch.remainder(cand_idx, c)  # 0-based class of each candidate
-        keep = grouped_nms_keep(cand_boxes, cand_scores, cand_classes, c, self.cfg.nms_thresh,
-                                self.max_detections, self.coordinate_bound)
+        keep = static_nms_keep(cand_boxes, cand_scores, cand_classes, self.cfg.nms_thresh, self.nms_rounds)
         kept_scores = torch.where(keep, cand_scores, torch.full_like(cand_scores, MASKED_SCORE))
         det_scores, order = kept_scores.topk(self.max_detections, dim=1)  # (N, K), sorted
         det_idx = cand_idx.gather(1, order)  # index into P*C

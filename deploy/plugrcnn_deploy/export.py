@@ -6,8 +6,9 @@ written file through its runtime and the PyTorch model on the same images and co
 """
 from __future__ import annotations
 
+import contextlib
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,8 @@ def build_graph(model: TwoStageDetector, spec: DeploySpec) -> DeployGraph:
 
 
 def export_model(model: TwoStageDetector, spec: DeploySpec, fmt: str, output: Path, *,
-                 config: Any = None, pm: Any = None, opset: int = 17) -> DeploySpec:
+                 config: Any = None, pm: Any = None, opset: int = 17,
+                 engine_cache: Path | None = None) -> DeploySpec:
     """Write `model` as `fmt` to `output`; returns the spec stored in the file."""
     from plugrcnn_deploy.onnx_export import export_onnx
 
@@ -57,17 +59,17 @@ def export_model(model: TwoStageDetector, spec: DeploySpec, fmt: str, output: Pa
         from plugrcnn_deploy.aoti import export_aoti
 
         return export_aoti(build_graph(model, spec), output)
-    from plugrcnn_deploy.tensorrt_build import build_engine, fp16_needs_typed_graph, import_tensorrt
+    from plugrcnn_deploy.tensorrt_build import build_engine, import_tensorrt
 
-    trt = import_tensorrt()  # fail before the export work when TensorRT is missing
+    import_tensorrt()  # fail before the export work when TensorRT is missing
     if device.type != "cuda":
         raise PlugrcnnError("export: TensorRT engines are built on a CUDA device; use --device cuda")
-    graph_spec = replace(spec, fp16=spec.fp16 and fp16_needs_typed_graph(trt))
     with tempfile.TemporaryDirectory(prefix="plugrcnn-trt-") as tmp:
         onnx_path = Path(tmp) / "graph.onnx"
-        onnx_spec = export_onnx(build_graph(model, graph_spec), onnx_path, config=config, pm=pm, opset=opset)
-        return build_engine(onnx_path, output, replace(onnx_spec, fp16=spec.fp16), fp16=spec.fp16,
-                            config=config, pm=pm)
+        # strongly typed network: with --fp16 the ONNX file itself holds the fp16 layers
+        onnx_spec = export_onnx(build_graph(model, spec), onnx_path, config=config, pm=pm, opset=opset)
+        return build_engine(onnx_path, output, onnx_spec, fp16=spec.fp16, config=config, pm=pm,
+                            engine_cache=engine_cache)
 
 
 def synthetic_images(size: tuple[int, int], count: int = 2, seed: int = 0) -> list[Tensor]:
@@ -83,8 +85,26 @@ def synthetic_images(size: tuple[int, int], count: int = 2, seed: int = 0) -> li
     return images
 
 
+@contextlib.contextmanager
+def tf32_disabled() -> Iterator[None]:
+    """PyTorch in true float32 (no TF32 in matmuls or cuDNN convolutions), restored afterwards.
+
+    torch lets cuDNN use TF32 by default; on Ampere and newer that moves a float32 reference by
+    more than the 0.05 px box limit, so a float32 engine would be judged against a TF32 reference.
+    """
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
+        torch.backends.cudnn.allow_tf32 = cudnn
+
+
 def verify_export(model: TwoStageDetector, runtime: Any, images: Sequence[Tensor], *, fp16: bool) -> VerifyReport:
-    """Run `runtime` (an exported model) and `model` on `images` letterboxed to the model's input."""
+    """Run `runtime` (an exported model) and `model` on `images` letterboxed to the model's input.
+    The PyTorch reference runs with TF32 off (`tf32_disabled`)."""
     spec = runtime.spec
     fill = mean_fill(model.cfg.input.pixel_mean)
     canvases = [letterbox(image, (spec.height, spec.width), fill)[0] for image in images]
@@ -94,7 +114,7 @@ def verify_export(model: TwoStageDetector, runtime: Any, images: Sequence[Tensor
     # the reference keeps as many detections as the export has slots
     model.roi_stage.cfg.detection = replace(detection_cfg, detections_per_image=spec.max_detections)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), tf32_disabled():
             for canvas in progress(canvases, desc="verify", unit="img", enabled=len(canvases) > 1):
                 reference = model.predict([canvas.to(model.device)], resize=False)[0]
                 candidate = runtime.infer([canvas])[0]

@@ -8,6 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from plugrcnn.errors import PlugrcnnError
+from plugrcnn.outputs import os_error_reason, prepare_output_dir
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -17,17 +24,21 @@ def atomic_output(path: Path, suffix: str | None = None) -> Iterator[Path]:
     path = Path(path)
     if path.is_dir():
         raise PlugrcnnError(f"{path}: is a folder; give a file name for the output")
+    prepare_output_dir(path.parent)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{suffix or path.suffix}",
+                                   dir=path.parent)
     except OSError as exc:
-        raise PlugrcnnError(f"{path.parent}: cannot create the output folder ({exc.strerror})") from None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{suffix or path.suffix}",
-                               dir=path.parent)
+        raise PlugrcnnError(f"{path}: cannot write ({os_error_reason(exc)})") from None
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; the finished file gets the usual mode
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as exc:  # a full disk while writing, or the rename refused
+        raise PlugrcnnError(f"{path}: cannot write ({os_error_reason(exc)}); any earlier "
+                            f"{path.name} is left as it was") from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -86,7 +86,7 @@ class StaticRoIHeads(nn.Module):
         self.image_size = (spec.height, spec.width)
         self.fp16 = spec.fp16
         self.select = StaticDetections(roi_stage.cfg.detection, num_classes, num_proposals,
-                                       spec.max_detections, spec.max_candidates, self.image_size)
+                                       spec.max_detections, spec.max_candidates, spec.nms_rounds)
 
     @property
     def heads(self) -> dict[str, Head]:
@@ -165,7 +165,7 @@ class DeployGraph(nn.Module):
             features = self.backbone(torch.zeros((1, 3, *padded), device=device))
         anchors = model.rpn.anchor_generator([tuple(f.shape[-2:]) for f in features], padded, device=device)
         self.rpn_head = model.rpn.head
-        self.proposals = StaticProposals(model.rpn, anchors, (spec.height, spec.width))
+        self.proposals = StaticProposals(model.rpn, anchors, (spec.height, spec.width), spec.nms_rounds)
         self.roi_heads = StaticRoIHeads(model.roi_stage, model.cfg.num_classes, self.proposals.num_proposals, spec)
         self.fp16 = spec.fp16
         if spec.fp16:  # half copies: the model itself stays float32

@@ -2,8 +2,10 @@
 
 torch.onnx's TorchScript-based exporter is used (``dynamo=False``): it writes torchvision's
 RoiAlign with its ``sampling_ratio`` and ``coordinate_transformation_mode`` attributes (opset 16+),
-and our NonMaxSuppression symbolic, without extra dependencies. The DeploySpec goes into the
-model's metadata under ``plugrcnn``.
+without extra dependencies. The traced graph's shape chains are then folded (onnx_static.py), so
+the written file is fully static: every tensor has a fixed shape after ONNX shape inference and no
+op has a data-dependent output shape (NMS is a fixed-size matrix computation, static_ops.py). The
+DeploySpec goes into the model's metadata under ``plugrcnn``.
 """
 from __future__ import annotations
 
@@ -18,10 +20,12 @@ import torch
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn_deploy.files import atomic_output
 from plugrcnn_deploy.graph import DeployGraph
+from plugrcnn_deploy.onnx_static import fold_static_shapes, static_problems
 from plugrcnn_deploy.spec import INPUT_NAME, DeploySpec
 from plugrcnn_deploy.tensorrt_ops import check_tensorrt_ops
 
 MIN_OPSET = 17  # RoiAlign-16 has coordinate_transformation_mode; LayerNorm etc. at 17
+MAX_OPSET = 20  # the newest opset torch.onnx.export (TorchScript exporter) writes
 METADATA_KEY = "plugrcnn"
 
 
@@ -38,7 +42,8 @@ def trace_to_onnx(graph: DeployGraph, path: Path, opset: int) -> None:
 
 
 def check_onnx_model(model: onnx.ModelProto, where: str) -> None:
-    """onnx.checker, opset >= 17, RoiAlign attributes written out, TensorRT parser support."""
+    """onnx.checker, opset >= 17, RoiAlign attributes written out, a fully static graph, TensorRT
+    parser support (ops and their input limits)."""
     try:
         onnx.checker.check_model(model, full_check=True)
     except onnx.checker.ValidationError as exc:
@@ -53,6 +58,10 @@ def check_onnx_model(model: onnx.ModelProto, where: str) -> None:
             if missing:
                 raise PlugrcnnError(f"{where}: RoiAlign node '{node.name}' leaves {sorted(missing)} to "
                                     f"the runtime's default; they must be written out")
+    problems = static_problems(model)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise PlugrcnnError(f"{where}: the graph is not static: {problems[0]}{more}")
     check_tensorrt_ops(model, where)
 
 
@@ -68,6 +77,7 @@ def export_onnx(graph: DeployGraph, output: Path, *, config: Any, pm: Any = None
         model = onnx.load(str(traced))
     if pm is not None:
         pm.hook.plugrcnn_modify_onnx_graph(model_proto=model, config=config)
+    model, _ = fold_static_shapes(model)
     check_onnx_model(model, str(output))
     onnx.helper.set_model_props(model, {METADATA_KEY: spec.to_json()})
     with atomic_output(output) as tmp_path:

@@ -3,7 +3,7 @@
 Shape shorthand:
     N   images;  L pyramid levels;  A anchors per location
     R   anchors of one image over all levels (fixed by the input size)
-    T   candidates: the top pre_nms_topk anchors of each level, sum over levels of min(topk, Rl)
+    T   candidates: the top pre_nms_topk anchors of each level, sum over levels of Tl = min(topk, Rl)
     P   proposal slots: min(post_nms_topk, T)
 
 Same steps as the core's `select_proposals` (top-k per level, decode, clip, drop small and
@@ -19,14 +19,16 @@ import torch
 from torch import Tensor, nn
 
 from plugrcnn.modeling.rpn import RPN, flatten_deltas, flatten_objectness
-from plugrcnn_deploy.static_ops import MASKED_SCORE, grouped_nms_keep
+from plugrcnn_deploy.static_ops import DEFAULT_NMS_ROUNDS, MASKED_SCORE, static_nms_keep
 
 
 class StaticProposals(nn.Module):
     """RPN head outputs per level -> proposals (N, P, 4) and valid (N, P) bool, best first."""
 
-    def __init__(self, rpn: RPN, anchors_per_level: Sequence[Tensor], image_size: tuple[int, int]) -> None:
+    def __init__(self, rpn: RPN, anchors_per_level: Sequence[Tensor], image_size: tuple[int, int],
+                 nms_rounds: int = DEFAULT_NMS_ROUNDS) -> None:
         super().__init__()
+        self.nms_rounds = nms_rounds
         self.box_coder = rpn.box_coder
         self.image_size = image_size
         self.register_buffer("anchors", torch.cat(list(anchors_per_level)), persistent=False)  # (R, 4)
@@ -38,8 +40,6 @@ class StaticProposals(nn.Module):
         self.level_topk = [min(self.pre_nms_topk, size) for size in self.level_sizes]
         self.num_candidates = sum(self.level_topk)
         self.num_proposals = min(rpn.post_nms_topk_test, self.num_candidates)
-        levels = torch.cat([torch.full((k,), i, dtype=torch.int64) for i, k in enumerate(self.level_topk)])
-        self.register_buffer("candidate_levels", levels, persistent=False)  # (T,)
 
     def forward(self, objectness_maps: Sequence[Tensor], delta_maps: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
         """objectness (N, A, Hl, Wl) and deltas (N, A*4, Hl, Wl) per level, from the core's RPN head."""
@@ -57,12 +57,21 @@ class StaticProposals(nn.Module):
         width, height = boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
         ok = (width >= self.min_box_size) & (height >= self.min_box_size) & (scores >= self.score_thresh)
         scores = torch.where(ok, scores, torch.full_like(scores, MASKED_SCORE))
-        keep = grouped_nms_keep(boxes, scores, self.candidate_levels, len(self.level_sizes), self.nms_thresh,
-                                self.num_proposals, float(max(self.image_size)))
+        keep = self._nms_per_level(boxes, scores)
         scores = torch.where(keep, scores, torch.full_like(scores, MASKED_SCORE))
         best, order = scores.topk(self.num_proposals, dim=1)  # (N, P), sorted
         proposals = boxes.gather(1, order[..., None].expand(n, -1, 4))
         return proposals, best >= 0
+
+    def _nms_per_level(self, boxes: Tensor, scores: Tensor) -> Tensor:
+        """boxes (N, T, 4), scores (N, T) -> keep (N, T): NMS within each level's block of
+        candidates, so each level's suppression matrix is only (Tl, Tl)."""
+        keep, offset = [], 0
+        for k in self.level_topk:
+            block = slice(offset, offset + k)
+            keep.append(static_nms_keep(boxes[:, block], scores[:, block], None, self.nms_thresh, self.nms_rounds))
+            offset += k
+        return torch.cat(keep, dim=1)
 
     def _top_per_level(self, objectness: Tensor) -> Tensor:
         top, offset = [], 0

@@ -28,6 +28,9 @@ CORE_OUTPUTS = ("boxes", "scores", "classes", "valid_count")
 INPUT_NAME = "images"
 INPUT_DTYPES = ("uint8", "float32")
 TOPK_LIMIT = 3840  # TensorRT's ITopKLayer takes K < 3840 (TensorRT 10)
+# fixed-point rounds of the static NMS (static_ops.py); odd. Measured rounds to exact greedy NMS:
+# <= 6 on the ResNet-18 test model, <= 7 on R50-FPN at 800x1344 (deploy/README.md)
+DEFAULT_NMS_ROUNDS = 11
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class DeploySpec:
     max_candidates: int = 3000          # class-box pairs entering the final NMS (< 3840)
     input_dtype: Literal["uint8", "float32"] = "uint8"
     fp16: bool = False
+    nms_rounds: int = DEFAULT_NMS_ROUNDS  # fixed-point rounds of the static NMS (static_ops.py), odd
     outputs: tuple[str, ...] = ()       # filled by the graph: CORE_OUTPUTS + "<head>.<key>"
     heads: tuple[str, ...] = ()         # the enabled heads, in model order
     extra: dict[str, Any] = field(default_factory=dict)  # backend notes (opset, TensorRT version)
@@ -55,6 +59,9 @@ class DeploySpec:
         if not 0 < self.max_candidates < TOPK_LIMIT:
             raise PlugrcnnError(f"export: max_candidates must be in 1..{TOPK_LIMIT - 1}, "
                                 f"got {self.max_candidates}")
+        if self.nms_rounds < 1 or self.nms_rounds % 2 == 0:
+            raise PlugrcnnError(f"export: --nms-rounds must be odd and >= 1 (an odd round never keeps two "
+                                f"overlapping boxes), got {self.nms_rounds}")
         if self.input_dtype not in INPUT_DTYPES:
             raise PlugrcnnError(f"export: input dtype must be one of {INPUT_DTYPES}, got {self.input_dtype!r}")
 

@@ -1,20 +1,25 @@
-"""Fixed-shape building blocks of the deploy graph: class-aware NMS and multi-level RoIAlign.
+"""Fixed-shape building blocks of the deploy graph: NMS as a fixed-size matrix computation, and
+multi-level RoIAlign.
 
 Shape shorthand:
     N   images in the batch
     T   candidate boxes per image (static)
-    G   groups NMS runs within (pyramid levels for proposals, classes for detections)
     R   boxes per image to pool; C channels; P pooled size
 
-Both produce tensors whose shapes depend only on the input shapes, so the graph around them is
-static; only NMS's own list of kept indices has a data-dependent length, and it is turned into a
-(N, T) mask straight away.
+Every output shape depends only on the input shapes, so the graph is fully static: no
+``NonMaxSuppression`` (whose list of kept indices has a data-dependent length), no ``NonZero``.
 
-In ONNX export NMS becomes one standard ``NonMaxSuppression`` node that does the grouping itself:
-scores go in as (N, G, T) with every box scored only in its own group and -1 elsewhere, and a
-score threshold of -0.5 drops the -1 entries. Everywhere else (eager PyTorch, torch.export for
-AOTInductor) it is torchvision's NMS with each group shifted to its own region of the plane, in
-float64 so that the shift loses no precision.
+NMS (``static_nms_keep``): greedy NMS keeps box j iff no *kept* box that precedes it (higher
+score; lower index on a tie) in its group overlaps it by more than the IoU threshold. With the
+(T, T) suppression matrix S[i, j] = "i precedes j, same group, IoU > threshold", that is the fixed
+point of ``keep = candidate & ~any_i(keep[i] & S[i, j])``; iterating from ``keep = candidate``
+reaches it after as many rounds as the longest chain of "kept box suppresses a box that would
+otherwise have suppressed the next" (often 2-6). Each round is one (1, T) x (T, T) MatMul.
+A traced or exported graph (ONNX, torch.export for AOTInductor) runs a fixed, odd number of
+rounds (``DEFAULT_NMS_ROUNDS``); eager PyTorch (the torch backend) runs torchvision's exact greedy
+NMS instead, which is the fixed point and on the CPU ~10x faster than building the matrix. The iterates alternate between a
+subset and a superset of the exact answer, so an odd count that has not converged keeps fewer
+boxes, never two boxes that overlap over the threshold; ``--verify`` compares with PyTorch.
 """
 from __future__ import annotations
 
@@ -22,68 +27,83 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-from torchvision.ops import nms, roi_align
+from torchvision.ops import batched_nms, roi_align
 
 from plugrcnn.modeling.poolers import MultiLevelRoIAlign, assign_boxes_to_levels
+from plugrcnn_deploy.spec import DEFAULT_NMS_ROUNDS
 
 MASKED_SCORE = -1.0  # score of a candidate that must not be selected (real scores are >= 0)
 
 
-class _OnnxNonMaxSuppression(torch.autograd.Function):
-    """ONNX NonMaxSuppression: boxes (N, T, 4), scores (N, G, T) -> selected (S, 3) int64 rows
-    (image, group, box). The eager forward only serves the tracer; its values are exact."""
-
-    @staticmethod
-    def forward(ctx, boxes: Tensor, scores: Tensor, max_per_group: int,  # type: ignore[override]
-                iou_threshold: float, score_threshold: float) -> Tensor:
-        rows = []
-        for n in range(boxes.shape[0]):
-            for g in range(scores.shape[1]):
-                idx = torch.where(scores[n, g] > score_threshold)[0]
-                keep = idx[nms(boxes[n, idx], scores[n, g, idx], iou_threshold)][:max_per_group]
-                rows.append(torch.stack([torch.full_like(keep, n), torch.full_like(keep, g), keep], 1))
-        return torch.cat(rows) if rows else boxes.new_zeros((0, 3), dtype=torch.int64)
-
-    @staticmethod
-    def symbolic(g, boxes, scores, max_per_group: int, iou_threshold: float,  # type: ignore[no-untyped-def]
-                 score_threshold: float):
-        return g.op(
-            "NonMaxSuppression", boxes, scores,
-            g.op("Constant", value_t=torch.tensor([max_per_group], dtype=torch.int64)),
-            g.op("Constant", value_t=torch.tensor([iou_threshold], dtype=torch.float32)),
-            g.op("Constant", value_t=torch.tensor([score_threshold], dtype=torch.float32)),
-            center_point_box_i=0,
-        )
+def _exporting() -> bool:
+    """True while a tracer or compiler records the graph (a fixed round count is needed)."""
+    tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+    exporting = getattr(torch.compiler, "is_exporting", lambda: False)()
+    return bool(tracing or exporting or torch.compiler.is_compiling())
 
 
-def grouped_nms_keep(boxes: Tensor, scores: Tensor, groups: Tensor, num_groups: int,
-                     iou_threshold: float, max_per_group: int, coordinate_bound: float) -> Tensor:
-    """NMS within each group: boxes (N, T, 4), scores (N, T) (MASKED_SCORE = not a candidate),
-    groups (N, T) or (T,) int64 in [0, G) -> keep (N, T) bool, masked candidates never kept.
+def suppression_matrix(boxes: Tensor, scores: Tensor, groups: Tensor | None, iou_threshold: float) -> Tensor:
+    """S (N, T, T) bool: S[n, i, j] = candidate i precedes j (higher score, or the same score and a
+    lower index), both in the same group, and IoU(i, j) > iou_threshold (torchvision's formula)."""
+    t = scores.shape[1]
+    x1, y1, x2, y2 = boxes.float().unbind(-1)  # (N, T) each
+    area = (x2 - x1) * (y2 - y1)
+    # (N, T, 1) against (N, 1, T), one coordinate at a time (cheaper than a (N, T, T, 2) broadcast
+    # in onnxruntime): pairwise intersection width and height
+    width = (torch.minimum(x2[:, :, None], x2[:, None, :]) - torch.maximum(x1[:, :, None], x1[:, None, :])).clamp(min=0)
+    height = (torch.minimum(y2[:, :, None], y2[:, None, :]) - torch.maximum(y1[:, :, None], y1[:, None, :])).clamp(min=0)
+    inter = width * height  # (N, T, T)
+    iou = inter / (area[:, :, None] + area[:, None, :] - inter)
+    index = torch.arange(t, device=scores.device)
+    earlier = index[:, None] < index[None, :]  # (T, T)
+    s_i, s_j = scores[:, :, None], scores[:, None, :]
+    precedes = (s_i > s_j) | ((s_i == s_j) & earlier)
+    matrix = precedes & (iou > iou_threshold)
+    if groups is not None:
+        matrix = matrix & (groups[:, :, None] == groups[:, None, :])
+    return matrix
 
-    `coordinate_bound` bounds every box coordinate (boxes are clipped to the image), which sets
-    how far apart the groups are moved in the non-ONNX path.
+
+def static_nms_keep(boxes: Tensor, scores: Tensor, groups: Tensor | None, iou_threshold: float,
+                    rounds: int = DEFAULT_NMS_ROUNDS) -> Tensor:
+    """Greedy NMS (within groups) with fixed shapes: boxes (N, T, 4), scores (N, T)
+    (MASKED_SCORE = not a candidate), groups (N, T) int or None -> keep (N, T) bool.
+
+    Eager: torchvision's greedy NMS (exact). Traced/exported: `rounds` rounds (see module doc).
     """
-    n, t = scores.shape
-    groups = groups.expand(n, t)
-    if torch.onnx.is_in_onnx_export():
-        one_hot = groups[:, None, :] == torch.arange(num_groups, device=groups.device)[None, :, None]
-        # (N, T) -> (N, G, T): each box scored in its own group only
-        grouped_scores = torch.where(one_hot, scores[:, None, :], torch.full_like(one_hot, MASKED_SCORE,
-                                                                                   dtype=scores.dtype))
-        selected = _OnnxNonMaxSuppression.apply(boxes.float(), grouped_scores.float(), max_per_group,
-                                                iou_threshold, MASKED_SCORE / 2)
-        flat = selected[:, 0] * t + selected[:, 2]
-        kept = torch.zeros(n * t, dtype=scores.dtype, device=scores.device)
-        kept = kept.index_put((flat,), torch.ones_like(flat, dtype=scores.dtype))
-        return (kept.view(n, t) > 0.5) & (scores >= 0)
-    shift = groups.to(torch.float64) * (coordinate_bound + 1.0)
-    shifted = boxes.to(torch.float64) + shift[..., None]  # (N, T, 4), groups far apart
-    keep_rows = []
-    for i in range(n):
-        kept_idx = nms(shifted[i], scores[i].to(torch.float64), iou_threshold)
-        keep_rows.append(torch.zeros(t, dtype=torch.bool, device=scores.device).index_fill(0, kept_idx, True))
-    return torch.stack(keep_rows) & (scores >= 0)
+    candidate = scores >= 0
+    if not _exporting():
+        return _greedy_keep(boxes, scores, groups, iou_threshold)
+    matrix_f = (suppression_matrix(boxes, scores, groups, iou_threshold) & candidate[:, :, None]).float()
+    keep = candidate
+    for _ in range(rounds):
+        # (N, 1, T) @ (N, T, T) -> (N, T): how many kept boxes suppress each box
+        keep = candidate & ~(torch.matmul(keep.float()[:, None, :], matrix_f)[:, 0] > 0)
+    return keep
+
+
+def _greedy_keep(boxes: Tensor, scores: Tensor, groups: Tensor | None, iou_threshold: float) -> Tensor:
+    """torchvision's batched NMS over the candidates (scores >= 0) of each image -> keep (N, T)."""
+    keep = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
+    for i in range(scores.shape[0]):
+        idx = torch.where(scores[i] >= 0)[0]
+        group = groups[i, idx] if groups is not None else torch.zeros_like(idx)
+        kept = idx[batched_nms(boxes[i, idx].float(), scores[i, idx], group, iou_threshold)]
+        keep[i, kept] = True
+    return keep
+
+
+def nms_rounds_needed(boxes: Tensor, scores: Tensor, groups: Tensor | None, iou_threshold: float) -> int:
+    """How many rounds the fixed-point iteration needs on this input to reach greedy NMS (for
+    choosing DEFAULT_NMS_ROUNDS by measurement): the first r whose iterate is the fixed point."""
+    candidate = scores >= 0
+    matrix_f = (suppression_matrix(boxes, scores, groups, iou_threshold) & candidate[:, :, None]).float()
+    keep, rounds = candidate, 0
+    while True:
+        new_keep = candidate & ~(torch.matmul(keep.float()[:, None, :], matrix_f)[:, 0] > 0)
+        if torch.equal(new_keep, keep):
+            return rounds
+        keep, rounds = new_keep, rounds + 1
 
 
 def pool_static(pooler: MultiLevelRoIAlign, features: Sequence[Tensor], boxes: Tensor) -> Tensor:

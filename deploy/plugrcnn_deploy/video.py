@@ -5,7 +5,16 @@
     writer thread:  draw (heads' draw), OpenCV encode (mp4v)
 
 Bounded queues let the slowest stage set the pace (OpenCV and torch release the GIL in their
-heavy calls). Frames of any size are letterboxed to the model's input (see frames.py) and drawn
+heavy calls).
+
+On CUDA: stage times come from CUDA events recorded on the stream (no device-wide synchronize in
+any thread; the events are read once at the end); each frame is copied once into a pinned host
+buffer and uploaded once (non-blocking), converted to RGB on the GPU, and both the model input and
+the drawing use that GPU tensor (masks, boxes and keypoints are drawn on the GPU by the heads);
+the drawn frame comes back once for the encoder. Decoding runs on the GPU (NVDEC through TorchCodec)
+when TorchCodec is installed and can open the video there; otherwise OpenCV decodes on the CPU, and
+the run says so. Encoding is OpenCV mp4v on the CPU (TorchCodec encodes on the CPU only).
+``VideoPipeline.notes`` records which paths ran. Frames of any size are letterboxed to the model's input (see frames.py) and drawn
 at their own size, so the output video has the input's size, frame rate and frame count.
 
 The output is written to a temporary file next to OUT and renamed only after the last frame; on
@@ -15,6 +24,7 @@ from __future__ import annotations
 
 import math
 import queue
+import sys
 import threading
 import time
 import warnings
@@ -80,19 +90,72 @@ class _Worker(threading.Thread):
             self.error = exc
 
 
+class _PinnedUploader:
+    """BGR (H, W, 3) numpy frames -> RGB (3, H, W) uint8 on a CUDA device: one copy into a pinned
+    buffer, one non-blocking upload. A ring of buffers, each reused only after its upload finished."""
+
+    def __init__(self, device: torch.device, slots: int) -> None:
+        self.device = device
+        self.slots: list[tuple[torch.Tensor, torch.cuda.Event] | None] = [None] * slots
+        self.next = 0
+
+    def __call__(self, bgr: np.ndarray) -> torch.Tensor:
+        slot = self.slots[self.next]
+        if slot is None or tuple(slot[0].shape) != bgr.shape:
+            slot = (torch.empty(bgr.shape, dtype=torch.uint8, pin_memory=True), torch.cuda.Event())
+            self.slots[self.next] = slot
+        buffer, uploaded = slot
+        uploaded.synchronize()  # this buffer's previous upload is done
+        np.copyto(buffer.numpy(), bgr)
+        on_device = buffer.to(self.device, non_blocking=True)
+        uploaded.record()
+        self.next = (self.next + 1) % len(self.slots)
+        # (H, W, 3) BGR -> (3, H, W) RGB, on the GPU
+        return on_device.flip(-1).permute(2, 0, 1).contiguous()
+
+
+def _gpu_decoder(source: Path, device: torch.device) -> Any | None:
+    """A TorchCodec decoder on `device` (NVDEC), or None when TorchCodec is missing or cannot."""
+    try:
+        from torchcodec.decoders import VideoDecoder
+    except ImportError:
+        return None
+    try:
+        return VideoDecoder(str(source), device=str(device))
+    except Exception as exc:  # noqa: BLE001 - any failure means: decode with OpenCV instead
+        warnings.warn(f"video: TorchCodec cannot decode {source.name} on {device} ({exc}); using OpenCV")
+        return None
+
+
 class VideoPipeline:
     def __init__(self, runtime: Runtime, drawer: DetectionDrawer, queue_size: int = 4) -> None:
         self.runtime = runtime
         self.drawer = drawer
         self.queue_size = queue_size
         self.draw_device = runtime.device
-        self.timer = StageTimer(runtime.device)
+        self.gpu = runtime.device.type == "cuda"
+        self.timer = StageTimer(runtime.device, events=self.gpu)
+        self.upload = _PinnedUploader(runtime.device, queue_size + 2) if self.gpu else None
         self.frames_read = 0
+        self.notes: dict[str, str] = {
+            "timing": "CUDA events" if self.gpu else "host clock",
+            "decode": "OpenCV (CPU)",
+            "upload": "pinned buffer, one non-blocking copy per frame" if self.gpu else "none (CPU)",
+            "draw": f"heads' draw on {runtime.device}",
+            "encode": "OpenCV mp4v (CPU)",
+        }
 
     def process(self, source: Path, output: Path, progress: bool = True) -> VideoReport:
         import cv2
 
         capture, fps, total = open_video(source)
+        decoder = _gpu_decoder(source, self.runtime.device) if self.gpu else None
+        if self.gpu:
+            if decoder is None:
+                print("video: no GPU decoder (TorchCodec with NVDEC not available); decoding with OpenCV on the CPU",
+                      file=sys.stderr)
+            else:
+                self.notes["decode"] = f"TorchCodec on {self.runtime.device} (NVDEC)"
         try:
             ok, first = capture.read()
             if not ok or first is None:
@@ -104,7 +167,7 @@ class VideoPipeline:
                     raise PlugrcnnError(f"{output}: OpenCV cannot write an mp4v video here")
                 try:
                     start = time.perf_counter()
-                    frames = self._run(capture, first, writer, total, progress)
+                    frames = self._run(decoder if decoder is not None else capture, first, writer, total, progress)
                     seconds = time.perf_counter() - start
                 finally:
                     writer.release()
@@ -138,6 +201,8 @@ class VideoPipeline:
         return written[0]
 
     def _read(self, capture: Any, first: np.ndarray, out: queue.Queue, stop: threading.Event) -> None:
+        if not hasattr(capture, "read"):  # a TorchCodec decoder: RGB (3, H, W) tensors on the GPU
+            return self._read_tensors(capture, out, stop)
         frame, began = first, time.perf_counter()
         while frame is not None and not stop.is_set():
             self.timer.add("decode", (time.perf_counter() - began) * 1000.0)
@@ -149,6 +214,27 @@ class VideoPipeline:
             frame = frame if ok else None
         _put(out, _END, stop.is_set)
 
+    def _read_tensors(self, decoder: Any, out: queue.Queue, stop: threading.Event) -> None:
+        began = time.perf_counter()
+        for frame in decoder:
+            if stop.is_set():
+                return
+            self.timer.add("decode", (time.perf_counter() - began) * 1000.0)
+            self.frames_read += 1
+            if not _put(out, (frame, began), stop.is_set):
+                return
+            began = time.perf_counter()
+        _put(out, _END, stop.is_set)
+
+    def _to_rgb(self, frame: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """A decoded frame -> RGB uint8 (3, H, W): on the GPU when the runtime is there (uploaded once)."""
+        if isinstance(frame, torch.Tensor):  # decoded on the GPU already
+            return frame
+        if self.upload is not None:
+            return self.upload(frame)
+        # BGR (H, W, 3) -> RGB (3, H, W) on the CPU
+        return torch.from_numpy(np.ascontiguousarray(frame[:, :, ::-1])).permute(2, 0, 1)
+
     def _infer_loop(self, decoded: queue.Queue, drawn: queue.Queue, stop: threading.Event,
                     workers: tuple[_Worker, ...]) -> None:
         while True:
@@ -157,8 +243,7 @@ class VideoPipeline:
                 return
             bgr, began = item
             with self.timer.stage("preprocess"):
-                # BGR (H, W, 3) -> RGB (3, H, W) on the runtime's device
-                rgb = torch.from_numpy(np.ascontiguousarray(bgr[:, :, ::-1])).permute(2, 0, 1)
+                rgb = self._to_rgb(bgr)
                 images, boxes = self.runtime.prepare([rgb])
             with self.timer.stage("infer"):
                 raw = self.runtime.run(images)

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from plugrcnn.api.inputs import is_batch, to_image_tensor
-from plugrcnn.api.resolve import ZOO_RESOLVERS, register_zoo, resolve
+from plugrcnn.api.resolve import is_zoo_name, resolve
 from plugrcnn.errors import PlugrcnnError
 
 
@@ -43,15 +43,17 @@ def test_one_image_or_a_batch() -> None:
     assert is_batch(["a.png"]) and not is_batch("a.png")
 
 
-def test_resolve_paths_and_zoo_prefixes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = tmp_path / "c.yaml"
+def test_resolve_paths_and_zoo_names(tmp_path: Path) -> None:
+    config, weights = tmp_path / "c.yaml", tmp_path / "w.pth"
     config.write_text("{}")
-    assert resolve(str(config), "config") == config
-    with pytest.raises(PlugrcnnError, match="no such weights file"):
-        resolve(tmp_path / "missing.pth", "weights")
-    with pytest.raises(PlugrcnnError, match="unknown model zoo prefix 'zz:'"):
-        resolve("zz:maskrcnn_resnet50_fpn", "weights")
-    monkeypatch.setitem(ZOO_RESOLVERS, "tv", ZOO_RESOLVERS.get("tv"))  # undone after the test
-    ZOO_RESOLVERS.pop("tv")
-    register_zoo("tv", lambda name, what: tmp_path / f"{name}.{what}")
-    assert resolve("tv:maskrcnn_resnet50_fpn", "weights") == tmp_path / "maskrcnn_resnet50_fpn.weights"
+    weights.write_bytes(b"x")
+    assert resolve(str(config), None) == (config, None)
+    assert resolve(config, str(weights)) == (config, weights)
+    with pytest.raises(PlugrcnnError, match="missing.pth: no such weights file"):
+        resolve(config, tmp_path / "missing.pth")
+    with pytest.raises(PlugrcnnError, match="missing.yaml: no such config file"):
+        resolve(tmp_path / "missing.yaml", None)
+    with pytest.raises(PlugrcnnError, match="not in the model zoo"):
+        resolve("zz:no_such_model", None)  # a zoo name, checked against the catalogue offline
+    assert is_zoo_name("tv:maskrcnn_resnet50_fpn") and not is_zoo_name(str(config))
+    assert not is_zoo_name("https://example.org/w.pth") and not is_zoo_name("C:/w.pth")

@@ -54,7 +54,7 @@ def test_a_model_file_of_another_backend(deployed: Deployed, tmp_path: Path,
     assert "weights.pth: not an ONNX model" in _error(capsys)
     # checked before TensorRT is imported, so this runs where TensorRT is not installed
     assert _video(deployed, clip, tmp_path / "c.mp4", "--backend", "tensorrt", "--model", str(deployed.onnx)) == 2
-    assert "model.onnx: not a plugrcnn TensorRT engine" in _error(capsys)
+    assert "model.onnx: no sidecar model.onnx.json next to the engine" in _error(capsys)
     assert _video(deployed, clip, tmp_path / "d.mp4", "--backend", "onnxruntime") == 2
     assert "give --model PATH" in _error(capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]

@@ -11,6 +11,7 @@ from deploy_fixtures import HEIGHT, WIDTH, Deployed, make_images
 from plugrcnn.modeling.detector import TwoStageDetector
 from plugrcnn_deploy.export import verify_export
 from plugrcnn_deploy.runtimes import load_runtime
+from plugrcnn_deploy.onnx_static import static_problems
 from plugrcnn_deploy.tensorrt_ops import tensorrt_op_problems
 from plugrcnn_deploy.verify import FP32_LIMITS, Comparison, compare_image, field_checks, judge
 
@@ -27,9 +28,9 @@ def test_onnx_graph_passes_the_checker_and_the_tensorrt_op_check(onnx_model: onn
     assert opset >= 17
 
 
-def test_onnx_graph_uses_standard_roialign_nms_and_small_topk(onnx_model: onnx.ModelProto) -> None:
+def test_onnx_graph_uses_standard_roialign_and_a_static_nms(onnx_model: onnx.ModelProto) -> None:
     ops = collections.Counter(n.op_type for n in onnx_model.graph.node)
-    assert ops["NonMaxSuppression"] == 2  # proposals (per level) and detections (per class)
+    assert ops["NonMaxSuppression"] == 0 and ops["MatMul"] > 0  # NMS is the static IoU-matrix one
     assert ops["RoiAlign"] >= 4            # one per pyramid level and pooler resolution
     assert not any(n.domain not in ("", "ai.onnx") for n in onnx_model.graph.node)
     for node in onnx_model.graph.node:
@@ -38,6 +39,21 @@ def test_onnx_graph_uses_standard_roialign_nms_and_small_topk(onnx_model: onnx.M
             assert attrs["coordinate_transformation_mode"] == b"half_pixel"  # the config's aligned=True
             assert attrs["sampling_ratio"] == 0
             assert attrs["spatial_scale"] in (0.25, 0.125, 0.0625, 0.03125)
+
+
+def test_onnx_graph_is_fully_static(onnx_model: onnx.ModelProto) -> None:
+    """No symbolic or unknown dimension after ONNX shape inference, no data-dependent op, no
+    shape computation left (every Shape chain is folded), and no Constant node (initializers)."""
+    inferred = onnx.shape_inference.infer_shapes(onnx_model, data_prop=True)
+    values = {v.name: v for v in (*inferred.graph.value_info, *inferred.graph.output)}
+    produced = [name for node in inferred.graph.node for name in node.output if name]
+    assert len(produced) > 500
+    for name in produced:
+        dims = values[name].type.tensor_type.shape.dim
+        assert all(d.HasField("dim_value") for d in dims), f"{name} is not static"
+    ops = {n.op_type for n in onnx_model.graph.node}
+    assert not ops & {"NonMaxSuppression", "NonZero", "Unique", "Compress", "Loop", "If", "Shape", "Constant"}
+    assert static_problems(onnx_model) == []
 
 
 def test_onnx_io_is_fixed_size_and_names_each_heads_outputs(deployed: Deployed,

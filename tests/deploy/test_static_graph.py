@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from onnx import TensorProto, helper
-from torchvision.ops import batched_nms
+from torchvision.ops import batched_nms, box_iou
 
 from deploy_fixtures import HEIGHT, WIDTH, Deployed, make_images
 from plugrcnn.errors import PlugrcnnError
@@ -17,7 +17,8 @@ from plugrcnn.modeling.poolers import MultiLevelRoIAlign
 from plugrcnn_deploy.frames import letterbox, letterbox_size, mean_fill
 from plugrcnn_deploy.graph import DeployGraph
 from plugrcnn_deploy.spec import DeploySpec
-from plugrcnn_deploy.static_ops import MASKED_SCORE, grouped_nms_keep, pool_static
+from plugrcnn_deploy.static_ops import MASKED_SCORE, nms_rounds_needed, pool_static, static_nms_keep
+from plugrcnn_deploy.onnx_static import static_problems
 from plugrcnn_deploy.tensorrt_ops import tensorrt_op_problems
 
 
@@ -28,44 +29,75 @@ def _random_boxes(gen: torch.Generator, n: int, size: float = 200.0) -> torch.Te
 
 
 class _NMSModule(torch.nn.Module):
+    def __init__(self, rounds: int) -> None:
+        super().__init__()
+        self.rounds = rounds
+
     def forward(self, boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
-        return grouped_nms_keep(boxes, scores, groups, 3, 0.5, 100, 300.0)
+        return static_nms_keep(boxes, scores, groups, 0.5, self.rounds)
 
 
 def _nms_case(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """15 clusters of 8 jittered boxes, plus a chain of 6 boxes each shifted 8 px from the last
+    (neighbours overlap with IoU 0.58, next-but-one 0.30) with falling scores: greedy NMS keeps
+    every other one, which takes the fixed-point iteration several rounds to find."""
     gen = torch.Generator().manual_seed(seed)
     centres = (torch.rand(15, 1, 2, generator=gen) * 150).expand(15, 8, 2)  # 8 boxes per object
     jitter = torch.rand(15, 8, 4, generator=gen) * 8
-    boxes = (torch.cat([centres, centres + 30], dim=2) + jitter).reshape(1, 120, 4)  # (1, T, 4)
-    scores = torch.rand(1, 120, generator=gen)
-    scores[0, ::7] = MASKED_SCORE                           # candidates that must never be kept
-    groups = torch.randint(0, 3, (1, 120), generator=gen)
+    clusters = (torch.cat([centres, centres + 30], dim=2) + jitter).reshape(120, 4)
+    chain = torch.tensor([[200.0 + 8 * i, 200.0, 230.0 + 8 * i, 230.0] for i in range(6)])
+    boxes = torch.cat([clusters, chain])[None]  # (1, T=126, 4)
+    scores = torch.cat([torch.rand(120, generator=gen), torch.linspace(0.99, 0.9, 6)])[None]
+    scores[0, :120:7] = MASKED_SCORE                        # candidates that must never be kept
+    groups = torch.cat([torch.randint(0, 3, (120,), generator=gen), torch.zeros(6, dtype=torch.int64)])[None]
     return boxes, scores, groups
 
 
 def _reference_keep(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
     valid = torch.where(scores[0] >= 0)[0]
     kept = valid[batched_nms(boxes[0, valid], scores[0, valid], groups[0, valid], 0.5)]
-    return torch.zeros(120, dtype=torch.bool).index_fill(0, kept, True)
+    return torch.zeros(scores.shape[1], dtype=torch.bool).index_fill(0, kept, True)
 
 
-def test_grouped_nms_keeps_what_batched_nms_keeps_in_torch_and_in_onnxruntime() -> None:
+def _export_nms(rounds: int) -> bytes:
     boxes, scores, groups = _nms_case(0)
-    expected = _reference_keep(boxes, scores, groups)
-    assert 10 < int(expected.sum()) < 100, "the case should suppress some boxes and keep others"
-    assert torch.equal(_NMSModule()(boxes, scores, groups)[0], expected)
     buffer = io.BytesIO()
     with warnings.catch_warnings():  # the TorchScript-based exporter says it is deprecated
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(_NMSModule(), (boxes, scores, groups), buffer, dynamo=False, opset_version=17,
+        torch.onnx.export(_NMSModule(rounds), (boxes, scores, groups), buffer, dynamo=False, opset_version=17,
                           input_names=["boxes", "scores", "groups"])
-    model = onnx.load_from_string(buffer.getvalue())
-    assert [n.op_type for n in model.graph.node].count("NonMaxSuppression") == 1
-    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    return buffer.getvalue()
+
+
+def test_static_nms_keeps_what_batched_nms_keeps_in_torch_and_in_onnxruntime() -> None:
+    boxes, scores, groups = _nms_case(0)
+    expected = _reference_keep(boxes, scores, groups)
+    assert 10 < int(expected.sum()) < 100, "the case should suppress some boxes and keep others"
+    assert torch.equal(_NMSModule(1)(boxes, scores, groups)[0], expected)  # eager: torchvision's greedy NMS
+    rounds = max(nms_rounds_needed(*_nms_case(seed), 0.5) for seed in (0, 1, 2))
+    assert rounds >= 4, "the chain should need more than Fast NMS's single round"
+    data = _export_nms(rounds | 1)
+    model = onnx.load_from_string(data)
+    ops = {n.op_type for n in model.graph.node}
+    assert "NonMaxSuppression" not in ops and "MatMul" in ops
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     for seed in (0, 1, 2):  # the graph holds no constants of the first case
         boxes, scores, groups = _nms_case(seed)
         (keep,) = session.run(None, {"boxes": boxes.numpy(), "scores": scores.numpy(), "groups": groups.numpy()})
         assert torch.equal(torch.from_numpy(keep)[0], _reference_keep(boxes, scores, groups))
+
+
+def test_static_nms_with_too_few_rounds_keeps_a_subset_without_overlaps() -> None:
+    boxes, scores, groups = _nms_case(1)
+    expected = _reference_keep(boxes, scores, groups)
+    session = ort.InferenceSession(_export_nms(1), providers=["CPUExecutionProvider"])  # Fast NMS
+    (keep,) = session.run(None, {"boxes": boxes.numpy(), "scores": scores.numpy(), "groups": groups.numpy()})
+    keep = torch.from_numpy(keep)[0]
+    assert not torch.equal(keep, expected) and not bool((keep & ~expected).any())  # a strict subset
+    kept = torch.where(keep)[0]
+    iou = box_iou(boxes[0, kept], boxes[0, kept]) - torch.eye(len(kept))
+    same_group = groups[0, kept][:, None] == groups[0, kept][None, :]
+    assert float(iou[same_group].max()) <= 0.5
 
 
 @pytest.mark.parametrize("aligned,sampling_ratio", [(True, 0), (False, 2)])
@@ -128,3 +160,39 @@ def test_tensorrt_op_check_names_the_op_the_parser_rejects() -> None:
     problems = tensorrt_op_problems(model)
     assert any("op Unique (node 'unique_node')" in p for p in problems)
     assert any("TopK (node 'topk_node') has K=3900" in p for p in problems)
+
+
+def _nms_graph(candidates: int) -> onnx.ModelProto:
+    boxes = helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, candidates, 4])
+    scores = helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 80, candidates])
+    selected = helper.make_tensor_value_info("selected", TensorProto.INT64, [None, 3])
+    limit = helper.make_tensor("limit", TensorProto.INT64, [1], [100])
+    node = helper.make_node("NonMaxSuppression", ["boxes", "scores", "limit"], ["selected"], name="plugin_nms")
+    graph = helper.make_graph([node], "g", [boxes, scores], [selected], initializer=[limit])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_tensorrt_op_check_names_an_nms_that_sees_more_boxes_than_tensorrt_allows() -> None:
+    assert tensorrt_op_problems(_nms_graph(4819)) == []  # the R50 proposal count at 800x1344
+    (problem,) = tensorrt_op_problems(_nms_graph(5001))
+    assert "NonMaxSuppression (node 'plugin_nms') sees 5001 candidate boxes" in problem and "5000" in problem
+    (problem,) = tensorrt_op_problems(_nms_graph(2500), nms_limit=2000)  # SM 5.3 / 6.2
+    assert "node 'plugin_nms'" in problem and "2000" in problem
+
+
+def test_tensorrt_op_check_wants_float_range_limits_constant() -> None:
+    start = helper.make_tensor_value_info("start", TensorProto.FLOAT, [])
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [None])
+    inits = [helper.make_tensor("limit", TensorProto.FLOAT, [], [10.0]),
+             helper.make_tensor("delta", TensorProto.FLOAT, [], [1.0])]
+    node = helper.make_node("Range", ["start", "limit", "delta"], ["out"], name="float_range")
+    model = helper.make_model(helper.make_graph([node], "g", [start], [out], initializer=inits),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    (problem,) = tensorrt_op_problems(model)
+    assert "Range (node 'float_range') has float inputs that are not initializers" in problem
+
+
+def test_static_check_names_a_tensor_with_a_symbolic_dimension() -> None:
+    problems = static_problems(_nms_graph(100))
+    assert any("NonMaxSuppression (node 'plugin_nms') has a data-dependent output shape" in p for p in problems)
+    assert any("tensor 'selected' has no static shape" in p for p in problems)

@@ -5,6 +5,9 @@ then run `pytest tests/deploy/test_tensorrt.py`.
 """
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,24 +24,31 @@ from plugrcnn.errors import PlugrcnnError
 from plugrcnn_deploy.export import export_model, verify_export
 from plugrcnn_deploy.runtimes import load_runtime
 from plugrcnn_deploy.spec import DeploySpec
-from plugrcnn_deploy.tensorrt_build import read_engine_file, write_engine_file
+from plugrcnn_deploy.tensorrt_build import read_engine_file, sidecar_path, write_engine_file
 
 pytestmark = [
     pytest.mark.skipif(bool(TENSORRT_ERROR), reason=TENSORRT_ERROR or "-"),
     pytest.mark.skipif(not torch.cuda.is_available(), reason="TensorRT needs a CUDA GPU; none here"),
 ]
-CUDA = torch.device("cuda")
+CUDA = torch.device("cuda")  # no index on purpose: the runtime takes the current device
 
 
 @pytest.fixture(scope="module")
 def engine(deployed: Deployed, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.backends.cudnn.allow_tf32 = False  # the PyTorch reference in float32, as the engine
-    torch.backends.cuda.matmul.allow_tf32 = False
     path = tmp_path_factory.mktemp("trt") / "model.engine"
     export_model(deployed.model.to(CUDA), DeploySpec(height=HEIGHT, width=WIDTH, max_detections=40),
-                 "tensorrt", path)
+                 "tensorrt", path)  # verify_export turns TF32 off for the reference itself
     assert path.with_suffix(".engine.timing").is_file()
+    sidecar = json.loads(sidecar_path(path).read_text())
+    assert sidecar["gpu"]["name"] == torch.cuda.get_device_name() and sidecar["max_detections"] == 40
     return path
+
+
+@pytest.mark.skipif(shutil.which("trtexec") is None, reason="trtexec is not on PATH")
+def test_trtexec_loads_the_plan(engine: Path) -> None:
+    result = subprocess.run(["trtexec", f"--loadEngine={engine}", "--iterations=2", "--useCudaGraph"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
 
 @pytest.mark.parametrize("cuda_graph", [False, True])
@@ -59,9 +69,9 @@ def test_fp16_engine_stays_close(deployed: Deployed, tmp_path: Path) -> None:
     assert report.ok, report.problems
 
 
-def test_engine_whose_header_lies_about_the_size(deployed: Deployed, engine: Path, tmp_path: Path) -> None:
+def test_engine_whose_sidecar_lies_about_the_size(deployed: Deployed, engine: Path, tmp_path: Path) -> None:
     spec, data = read_engine_file(engine)
     other = tmp_path / "other.engine"
     write_engine_file(other, DeploySpec(**{**spec.__dict__, "height": 128}), data)
-    with pytest.raises(PlugrcnnError, match="engine input is .* but its header says"):
+    with pytest.raises(PlugrcnnError, match="engine input is .* but its sidecar says"):
         load_runtime("tensorrt", deployed.model.to(CUDA), model_path=other, device=CUDA)

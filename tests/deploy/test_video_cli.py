@@ -1,6 +1,7 @@
 """`plugrcnn video` end to end on a generated video, and `plugrcnn bench`, on CPU."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -30,13 +31,19 @@ def test_video_writes_a_playable_mp4_with_every_frame(deployed: Deployed, video:
                                                       backend: str, capsys: pytest.CaptureFixture[str]) -> None:
     output = tmp_path / "drawn.mp4"
     args = [str(video), "--config", str(deployed.config), "--weights", str(deployed.weights),
-            "--backend", backend, "--output", str(output), "--no-progress", "--min-score", "0.3"]
+            "--backend", backend, "--output", str(output), "--no-progress", "--min-score", "0.3",
+            "--json", str(tmp_path / "figures.json")]
     if backend != "torch":
         args += ["--model", str(deployed.onnx)]
     assert main(["video", *args]) == 0
     assert count_frames(output) == 6
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["drawn.mp4"]  # no temp file left behind
+    # no temp file left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["drawn.mp4", "figures.json"]
     _check_report(capsys.readouterr().out, 6)
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    assert figures["frames"] == 6 and figures["fps"] > 0 and figures["backend"] == backend
+    assert figures["stages"]["decode"]["n"] == 6 and figures["stages"]["infer"]["p50_ms"] > 0
+    assert figures["timing"] == "host clock" and figures["decode"] == "OpenCV (CPU)"  # the CPU paths
 
 
 def test_video_of_another_size_is_letterboxed(deployed: Deployed, tmp_path: Path,
@@ -57,9 +64,11 @@ def test_video_of_another_size_is_letterboxed(deployed: Deployed, tmp_path: Path
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
-def test_bench_prints_every_stage(deployed: Deployed, backend: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_prints_every_stage(deployed: Deployed, backend: str, capsys: pytest.CaptureFixture[str],
+                                  tmp_path: Path) -> None:
     args = ["bench", "--config", str(deployed.config), "--weights", str(deployed.weights), "--backend", backend,
-            "--height", str(HEIGHT), "--width", str(WIDTH), "--iterations", "2", "--warmup", "1"]
+            "--height", str(HEIGHT), "--width", str(WIDTH), "--iterations", "2", "--warmup", "1",
+            "--json", str(tmp_path / "bench.json")]
     if backend != "torch":
         args += ["--model", str(deployed.onnx)]
     assert main(args) == 0
@@ -68,6 +77,9 @@ def test_bench_prints_every_stage(deployed: Deployed, backend: str, capsys: pyte
         row = next(line for line in out.splitlines() if line.startswith(stage + " "))
         assert float(row.split()[1]) > 0, row
     assert "frames per second" in out
+    figures = json.loads((tmp_path / "bench.json").read_text())
+    assert figures["input"] == [HEIGHT, WIDTH] and figures["stages"]["end-to-end"]["n"] == 2
+    assert figures["fps_p50"] == pytest.approx(1000.0 / figures["stages"]["end-to-end"]["p50_ms"], rel=0.01)
 
 
 def test_export_cli_with_verify(deployed: Deployed, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -73,7 +73,7 @@ def test_predict_writes_boxes_masks_and_keypoints(tmp_path: Path, tiny_synthetic
         assert len(r["bbox"]) == 4
         assert set(r["segmentation"]) == {"size", "counts"} and r["segmentation"]["size"] == [96, 96]
         assert len(r["keypoints"]) == 3 * 11
-    assert (tmp_path / "pred" / f"{image.stem}.png").is_file()
+    assert (tmp_path / "pred" / f"{image.name}.png").is_file()
 
 
 def test_disabling_a_head_removes_it_from_training_inference_and_outputs(tmp_path: Path,

@@ -39,4 +39,4 @@ def test_predict_with_converted_keypointrcnn_weights_matches_torchvision(tmp_pat
         assert (widths > 56).any() and (widths < 56).any(), "the fixture should give RoIs of both kinds"
         error = (keypoints[..., :2] - ref["keypoints"][..., :2]).abs().amax(-1)
         assert error.max() <= 0.5, f"{name}: keypoint off by {error.max():.3f} px at {error.argmax()}"
-        assert (tmp_path / "out" / f"{Path(name).stem}.png").is_file()
+        assert (tmp_path / "out" / f"{Path(name).name}.png").is_file()

@@ -21,11 +21,15 @@ def is_batch(images: ImageLike | Sequence[ImageLike]) -> bool:
     return isinstance(images, torch.Tensor) and images.dim() == 4
 
 
-def to_image_tensor(image: ImageLike, where: str = "image") -> torch.Tensor:
+def to_image_tensor(image: ImageLike, where: str = "image", max_pixels: int | None = None,
+                    resize_to: tuple[int, int] | None = None) -> torch.Tensor:
     """uint8 (3, H, W) RGB from a path, an (H, W, 3) uint8 numpy array (RGB), a PIL image or a
-    (3, H, W) tensor (uint8 in [0, 255] or float in [0, 1])."""
+    (3, H, W) tensor (uint8 in [0, 255] or float in [0, 1]). A file is read as the CLI reads it
+    (`max_pixels`, `resize_to`: the config's pixel limit and test sizes)."""
     if isinstance(image, (str, Path)):
-        return read_image(Path(image))
+        if max_pixels is None:
+            return read_image(Path(image), resize_to=resize_to)
+        return read_image(Path(image), max_pixels, resize_to)
     if isinstance(image, torch.Tensor):
         return _from_tensor(image, where)
     if isinstance(image, np.ndarray):

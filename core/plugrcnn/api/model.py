@@ -21,7 +21,8 @@ Overrides = Sequence[str] | Mapping[str, Any] | None
 
 def load(config: str | Path, weights: str | Path | None = None, device: str | None = None,
          overrides: Overrides = None) -> Model:
-    """A model from a config (a YAML path; a zoo name once the zoo is installed) and weights.
+    """A model from a config (a YAML path, or a zoo name such as ``tv:maskrcnn_resnet50_fpn``,
+    which brings its weights) and weights (a path, an https:// URL or a zoo name).
 
     `device`: "cpu", "cuda", "cuda:N" (default: the config's ``model.device``, "auto").
     `overrides`: ``["model.detection.score_thresh=0.3"]`` or ``{"model.detection.score_thresh": 0.3}``,
@@ -30,8 +31,7 @@ def load(config: str | Path, weights: str | Path | None = None, device: str | No
     opts = _override_list(overrides)
     if device is not None:
         opts.append(f"model.device={device}")
-    config_path = resolve(config, "config")
-    weights_path = None if weights is None else resolve(weights, "weights")
+    config_path, weights_path = resolve(config, weights)
     return Model(load_config(config_path, opts), weights_path, config_path, opts)
 
 
@@ -86,7 +86,9 @@ class Model:
         if batch_size < 1:
             raise PlugrcnnError(f"batch_size must be at least 1, got {batch_size}")
         # read every input first: a bad one fails before any compute
-        tensors = [to_image_tensor(item, where=_describe(item, i)) for i, item in enumerate(items)]
+        inp = self.cfg.model.input
+        tensors = [to_image_tensor(item, _describe(item, i), inp.max_image_pixels,
+                                   (inp.min_size_test, inp.max_size_test)) for i, item in enumerate(items)]
         self.predictor.model.eval()
         results: list[Result] = []
         for start in range(0, len(tensors), batch_size):
@@ -124,6 +126,10 @@ class Model:
         from plugrcnn.data.build import load_split
         from plugrcnn.evaluation.coco_evaluator import evaluate
 
+        from plugrcnn.outputs import prepare_output_dir
+
+        if output_dir is not None:
+            prepare_output_dir(Path(output_dir))  # before the long run, not after it
         dataset = load_split(self.cfg, split, training=False)
         return evaluate(self.predictor, dataset, None if output_dir is None else Path(output_dir),
                         progress=progress)
@@ -132,15 +138,17 @@ class Model:
                width: int | None = None, max_detections: int | None = None, fp16: bool = False,
                verify: bool = False, opset: int = 17) -> Path:
         """`plugrcnn export`: a fixed-size graph of this model (onnx | tensorrt | aoti); with
-        `verify`, compared with PyTorch on synthetic images (removed and an error if it differs)."""
+        `verify`, compared with PyTorch on synthetic images (an error if it differs; the file is
+        kept for inspection, as the CLI keeps it)."""
         from plugrcnn_deploy import cli_export
-        from plugrcnn_deploy.cli_common import default_size
+        from plugrcnn_deploy.cli_common import check_model_input, default_size
         from plugrcnn_deploy.export import export_model, synthetic_images
         from plugrcnn_deploy.spec import DeploySpec
 
         if (height is None) != (width is None):
             raise PlugrcnnError("export: give both height and width, or neither")
         size = (height, width) if height is not None else default_size(self.cfg)
+        check_model_input(self.predictor.model, size, "the model input")
         spec = DeploySpec(height=size[0], width=size[1], fp16=fp16,
                           max_detections=max_detections or self.cfg.model.detection.detections_per_image)
         output = Path(output)
@@ -148,8 +156,9 @@ class Model:
         export_model(model, spec, format, output, config=self.cfg, pm=self.predictor.built.registry.pm,
                      opset=opset)
         if verify:
-            cli_export._verify(SimpleNamespace(format=format, output=output, fp16=fp16), model,
-                               self.device, synthetic_images(size))
+            cli_export._verify(SimpleNamespace(format=format, output=output, fp16=fp16,
+                                               delete_on_verify_failure=False),
+                               model, self.device, synthetic_images(size))
         return output
 
 

@@ -1,45 +1,37 @@
-"""Where a config or weights reference points: a local path now, a zoo name (``tv:...``,
-``d2:...``) once a zoo registers a resolver for its prefix.
+"""What `plugrcnn.load` was given -> a local config and weights file.
 
-Every string the Python API accepts for a config or weights goes through `resolve`, so the model
-zoo plugs in here and nowhere else.
+One function for the API, routed through the model zoo (`plugrcnn.zoo.resolve`), as the CLI's
+``--weights`` is: a config is a YAML path or a zoo name (``tv:maskrcnn_resnet50_fpn``, which
+brings its weights); weights are a local path, an https:// URL or a zoo name.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Callable, Literal
 
 from plugrcnn.errors import PlugrcnnError
-
-What = Literal["config", "weights"]
-# prefix -> function(name after the prefix, what) -> a local path. Filled by the zoo.
-ZOO_RESOLVERS: dict[str, Callable[[str, What], Path]] = {}
-
-# "tv:maskrcnn_resnet50_fpn" is a zoo name; "C:\\x" (a Windows drive) and "./a:b" are paths
-_ZOO_NAME = re.compile(r"^(?P<prefix>[a-z][a-z0-9]+):(?P<name>[^/\\].*)$")
+from plugrcnn.zoo.resolve import resolve_weights
 
 
-def register_zoo(prefix: str, resolver: Callable[[str, What], Path]) -> None:
-    """Route names ``<prefix>:<name>`` to `resolver` (called with the name and `what`)."""
-    ZOO_RESOLVERS[prefix] = resolver
+def is_zoo_name(reference: str | Path) -> bool:
+    """"tv:...", "d2:..." (not a path, not a Windows drive letter, not a URL)."""
+    if not isinstance(reference, str) or reference.startswith(("https://", "http://")):
+        return False
+    prefix = reference.split(":", 1)[0]
+    return ":" in reference and len(prefix) > 1 and not Path(reference).exists()
 
 
-def resolve(reference: str | Path, what: What) -> Path:
-    """A local file for `reference` (a path, or a zoo name whose prefix is registered).
-
-    Raises PlugrcnnError naming the reference when it is neither an existing file nor a known
-    zoo name."""
-    if isinstance(reference, str):
-        match = _ZOO_NAME.match(reference)
-        if match and not Path(reference).exists():
-            prefix = match["prefix"]
-            if prefix not in ZOO_RESOLVERS:
-                known = ", ".join(f"{p}:" for p in sorted(ZOO_RESOLVERS)) or "none installed"
-                raise PlugrcnnError(f"{reference}: unknown model zoo prefix '{prefix}:' "
-                                    f"(known: {known}); give a path to a {what} file instead")
-            return Path(ZOO_RESOLVERS[prefix](match["name"], what))
-    path = Path(reference)
-    if not path.is_file():
-        raise PlugrcnnError(f"{path}: no such {what} file")
-    return path
+def resolve(config: str | Path, weights: str | Path | None) -> tuple[Path, Path | None]:
+    """(config file, weights file or None). A zoo name as `config` brings its weights unless
+    `weights` names others; every returned path exists."""
+    zoo_weights = None
+    if is_zoo_name(config):
+        resolved = resolve_weights(str(config))
+        config_path, zoo_weights = resolved.config, resolved.path
+    else:
+        config_path = Path(config)
+    if config_path is None or not Path(config_path).is_file():
+        raise PlugrcnnError(f"{config_path}: no such config file")
+    weights_path = resolve_weights(str(weights)).path if weights is not None else zoo_weights
+    if weights_path is not None and not Path(weights_path).is_file():
+        raise PlugrcnnError(f"{weights_path}: no such weights file")
+    return Path(config_path), None if weights_path is None else Path(weights_path)

@@ -1,14 +1,14 @@
 """One image's detections as a typed object: boxes, scores, labels, names and every head's fields."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torchvision.io import write_png
+from torchvision.io import encode_png
 
 from plugrcnn.errors import PlugrcnnError
+from plugrcnn.outputs import prepare_output_dir, write_bytes_atomic, write_json_atomic
 
 if TYPE_CHECKING:
     from plugrcnn.inference.predictor import Predictor
@@ -89,9 +89,9 @@ class Result:
         suffix = path.suffix.lower()
         if suffix not in (".png", ".json"):
             raise PlugrcnnError(f"{path}: save writes .png (the drawn image) or .json (COCO records)")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_output_dir(path.parent)
         if suffix == ".json":
-            path.write_text(json.dumps(self.to_coco()))
+            write_json_atomic(path, self.to_coco())
         else:
-            write_png(self.draw(score_thresh), str(path))
+            write_bytes_atomic(path, encode_png(self.draw(score_thresh)).numpy().tobytes())
         return path

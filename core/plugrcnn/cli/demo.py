@@ -2,15 +2,29 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from plugrcnn.config import load_config
+from plugrcnn.config.loader import structure
+from plugrcnn.config.ranges import ranged
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO_CONFIG = ROOT / "configs" / "demo" / "synthetic_demo.yaml"
+
+
+@dataclass
+class SyntheticOptions:
+    """`data.synthetic` of the demo: the generated data set (checked like every config key)."""
+    seed: int = ranged(0, ge=0, lt=2**32)
+    num_train: int = ranged(600, ge=1, le=100_000)
+    num_val: int = ranged(100, ge=1, le=100_000)
+    image_size: int = ranged(128, ge=32, le=2048)   # square images, pixels
+    split_keypoints_file: bool = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,21 +43,24 @@ def run(args: argparse.Namespace) -> int:
     from plugrcnn.evaluation.coco_evaluator import evaluate, format_table
     from plugrcnn.inference.predictor import Predictor
     from plugrcnn.inference.drawing import draw_grid
+    from plugrcnn.outputs import prepare_output_dir, write_json_atomic
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     start = time.time()
     out: Path = args.output_dir
+    prepare_output_dir(out)  # a file in the way or no permission: fail before the long run
     data = out / "data"
     cfg = load_config(args.config, [
         f"data.train.instances={data}/annotations/instances_train.json", f"data.train.images={data}/train",
         f"data.val.instances={data}/annotations/instances_val.json", f"data.val.images={data}/val",
         f"output_dir={out}/train", *args.opts])
-    synthetic = {"seed": 0, "num_train": 600, "num_val": 100, "image_size": 128, **cfg.data.synthetic}
+    options = structure(SyntheticOptions, cfg.data.synthetic, cfg.provenance, "data.synthetic", cfg.source)
+    synthetic = dataclasses.asdict(options)
     marker = data / "synthetic.json"
     if not marker.exists() or json.loads(marker.read_text()) != synthetic:
         print(f"[1/4] generating the synthetic data set -> {data}")
         generate_synthetic_coco(data, progress=True, **synthetic)
-        marker.write_text(json.dumps(synthetic))
+        write_json_atomic(marker, synthetic)  # written last: the data set is complete
     else:
         print(f"[1/4] synthetic data set already in {data}")
     resume = not args.fresh and find_last_checkpoint(Path(cfg.output_dir)) is not None

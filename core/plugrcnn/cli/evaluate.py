@@ -5,11 +5,15 @@ import argparse
 from pathlib import Path
 
 from plugrcnn.config import load_config
+from plugrcnn.outputs import prepare_output_dir
+from plugrcnn.zoo.resolve import resolve_weights_and_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, type=Path)
-    parser.add_argument("--weights", required=True, type=Path)
+    parser.add_argument("--config", type=Path, default=None,
+                        help="the model's config (default: the one a zoo name pairs with)")
+    parser.add_argument("--weights", required=True,
+                        help="a local file, an https:// URL, or a zoo name (`plugrcnn zoo`)")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where metrics.json and coco_results.json go (default: <output_dir>/eval)")
     parser.add_argument("opts", nargs="*", help="config overrides key.sub=value")
@@ -20,10 +24,12 @@ def run(args: argparse.Namespace) -> int:
     from plugrcnn.evaluation.coco_evaluator import evaluate, format_table
     from plugrcnn.inference.predictor import Predictor
 
-    cfg = load_config(args.config, args.opts)
-    dataset = load_split(cfg, "val", training=False)
-    predictor = Predictor.from_config(cfg, str(args.weights))
+    weights, config = resolve_weights_and_config(args.weights, args.config)
+    cfg = load_config(config, args.opts)
     out = args.output_dir or Path(cfg.output_dir) / "eval"
+    prepare_output_dir(out)  # before the long run, not after it
+    dataset = load_split(cfg, "val", training=False)
+    predictor = Predictor.from_config(cfg, str(weights))
     results = evaluate(predictor, dataset, out)
     print(format_table(results))
     print(f"{len(dataset)} image(s) evaluated ({cfg.eval.backend}) -> {out}: metrics.json, "

@@ -21,13 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchvision.io import write_png
+    from torchvision.io import encode_png
 
     from plugrcnn.data.build import load_split, sync_model_with_dataset
     from plugrcnn.data.mapper import DatasetMapper
     from plugrcnn.data.transforms import TrainAugmentation
     from plugrcnn.inference.ground_truth import draw_ground_truth, uint8_image
     from plugrcnn.modeling.build import build_model
+    from plugrcnn.outputs import prepare_output_dir, write_bytes_atomic
     from plugrcnn.progress import progress
 
     if args.count < 0:
@@ -42,14 +43,15 @@ def run(args: argparse.Namespace) -> int:
     mapper = DatasetMapper({n: c for n, h in heads.items() if (c := h.target_codec()) is not None},
                            augmentation)
     random.seed(args.seed)  # the mapper draws from the global random module, as in training
-    args.output.mkdir(parents=True, exist_ok=True)
+    prepare_output_dir(args.output)
     count = len(dataset) if args.count == 0 else min(args.count, len(dataset))
     instances = 0
     for index in progress(range(count), desc="show-data", unit="img"):
         mapped = mapper(dataset[index])
         image = uint8_image(mapped["image"])
         picture = draw_ground_truth(heads, image, mapped["targets"])
-        write_png(picture, str(args.output / f"{Path(mapped['file_name']).stem}.png"))
+        write_bytes_atomic(args.output / f"{Path(mapped['file_name']).stem}.png",
+                           encode_png(picture).numpy().tobytes())
         instances += int(mapped["targets"].gt_boxes.shape[0])
     print(f"drew {count} {args.split} image(s), {instances} GT instance(s)"
           f"{' after augmentation' if args.augment else ''} -> {args.output}")

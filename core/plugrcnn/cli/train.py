@@ -8,6 +8,7 @@ from pathlib import Path
 from plugrcnn.config import load_config
 from plugrcnn.config.loader import structure
 from plugrcnn.engine.solver import SolverConfig
+from plugrcnn.outputs import prepare_output_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output_dir is not None:
         cfg.output_dir = str(args.output_dir)
     structure(SolverConfig, cfg.solver, cfg.provenance, "solver", cfg.source)  # fail before loading
+    prepare_output_dir(Path(cfg.output_dir))  # a file in the way or no permission: fail now
     result = train_from_config(cfg, resume=args.resume)
     out = Path(cfg.output_dir)
     print(f"trained to iteration {result.get('iteration')} -> {out}: {out / 'model_final.pth'}, "

@@ -6,6 +6,7 @@ wrong type is reported as `<file>: key model.rpn.nms_thresh: expected float, got
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -13,16 +14,27 @@ from typing import Any, Union
 
 import yaml
 
+from plugrcnn.config.ranges import field_range
 from plugrcnn.errors import PlugrcnnError
 
 Provenance = dict[str, str]  # dotted key -> where it was set
+_MAX_CONFIG_BYTES = 1 << 20     # configs are a few KB; a larger file is the wrong file
+_MAX_CONFIG_NODES = 100_000
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise PlugrcnnError(f"{path}: cannot read config ({exc.strerror})") from None
+    if len(raw) > _MAX_CONFIG_BYTES:
+        raise PlugrcnnError(f"{path}: {len(raw)} bytes is too large for a config file "
+                            f"(limit {_MAX_CONFIG_BYTES}); is it the right file?")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlugrcnnError(f"{path}: not a YAML text file (byte {exc.start} is not UTF-8; "
+                            "a binary file such as a checkpoint?)") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -32,9 +44,32 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise PlugrcnnError(f"{path}:{where} config does not parse: {problem}") from None
     if data is None:
         return {}
+    _check_graph(data, path)
     if not isinstance(data, dict):
         raise PlugrcnnError(f"{path}: a config must be a mapping at top level, got {type(data).__name__}")
     return data
+
+
+def _check_graph(data: Any, path: Path) -> None:
+    """YAML anchors can make a tree refer to itself, or expand exponentially (a "billion laughs"
+    file); walking either would never end, so count nodes and refuse a cycle or a huge tree."""
+    count, stack, on_path = 0, [(data, False)], set()
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(node))
+            continue
+        count += 1
+        if count > _MAX_CONFIG_NODES:
+            raise PlugrcnnError(f"{path}: config expands to more than {_MAX_CONFIG_NODES} values "
+                                "(YAML aliases?); refused")
+        if isinstance(node, (dict, list)):
+            if id(node) in on_path:
+                raise PlugrcnnError(f"{path}: config refers to itself (a YAML alias inside its own anchor)")
+            on_path.add(id(node))
+            stack.append((node, True))
+            children = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
+            stack.extend((child, False) for child in children)
 
 
 def _merge(base: dict, update: dict, prov: Provenance, source: str, prefix: str = "") -> dict:
@@ -142,8 +177,24 @@ def structure(schema: Any, value: Any, prov: Provenance | None = None, key: str 
                 f"{prov.get(bad, where)}: unknown key {bad} (known: {', '.join(sorted(fields))})")
         kwargs = {k: structure(hints[k], v, prov, f"{key}.{k}" if key else k, default_source)
                   for k, v in value.items()}
-        return schema(**kwargs)
+        _check_ranges(schema, kwargs, prov, key, where)
+        try:
+            return schema(**kwargs)
+        except PlugrcnnError as exc:  # a cross-field check in __post_init__: add the file
+            raise PlugrcnnError(f"{where}: {exc}") from None
     return _structure_value(schema, value, prov, key, where, default_source)
+
+
+def _check_ranges(schema: type, kwargs: dict[str, Any], prov: Provenance, key: str, where: str) -> None:
+    """Every given value against the range its field declares (`plugrcnn.config.ranges`)."""
+    for f in dataclasses.fields(schema):
+        rng = field_range(f)
+        if rng is None or f.name not in kwargs:
+            continue
+        problem = rng.problem(kwargs[f.name])
+        if problem is not None:
+            dotted = f"{key}.{f.name}" if key else f.name
+            raise PlugrcnnError(f"{prov.get(dotted, where)}: key {dotted}: {problem}")
 
 
 def _structure_value(tp: Any, value: Any, prov: Provenance, key: str, where: str,
@@ -178,7 +229,13 @@ def _structure_value(tp: Any, value: Any, prov: Provenance, key: str, where: str
         raise fail
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number):
+                raise PlugrcnnError(f"{where}: key {key}: must be a finite number, got {_show(value)}")
+            return number
         raise fail
     if tp is str:
         if isinstance(value, str):

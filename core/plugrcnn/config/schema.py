@@ -1,7 +1,9 @@
 """The config schema: dataclasses with commented defaults (detectron2's defaults unless noted).
 
 configs/*.yaml override these; configs/torchvision/*.yaml set the values that reproduce
-torchvision's models exactly. Head configs live under `model.heads.<name>` and are checked
+torchvision's models exactly. Every number's valid range is declared beside its default
+(`ranged(default, ge=..., le=...)`, see plugrcnn.config.ranges) and checked at load. Head
+configs live under `model.heads.<name>` and are checked
 against the head plugin's own dataclass when the plugin is loaded.
 """
 from __future__ import annotations
@@ -9,103 +11,131 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from plugrcnn.config.ranges import ranged
+from plugrcnn.errors import PlugrcnnError
+from plugrcnn.inference.images import DEFAULT_MAX_IMAGE_PIXELS
+
+MAX_SIDE = 8192   # pixels: image sizes and anchor sizes; a larger input exhausts memory
+DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d{1,3})?"
+
 
 @dataclass
 class InputConfig:
-    min_size_train: tuple[int, ...] = (640, 672, 704, 736, 768, 800)  # one is drawn per image
-    max_size_train: int = 1333
-    min_size_test: int = 800
-    max_size_test: int = 1333
-    size_divisibility: int = 32      # the batch is zero-padded to a multiple of this
-    pixel_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)  # RGB, images scaled to [0, 1]
-    pixel_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-    flip_prob: float = 0.5           # horizontal flip in training
+    min_size_train: tuple[int, ...] = ranged((640, 672, 704, 736, 768, 800), ge=1, le=MAX_SIDE,
+                                             min_items=1)  # one is drawn per image
+    max_size_train: int = ranged(1333, ge=1, le=MAX_SIDE)
+    min_size_test: int = ranged(800, ge=1, le=MAX_SIDE)
+    max_size_test: int = ranged(1333, ge=1, le=MAX_SIDE)
+    size_divisibility: int = ranged(32, ge=0, le=1024)      # 0 or 1: no padding; the batch is zero-padded to a multiple of this
+    pixel_mean: tuple[float, float, float] = ranged((0.485, 0.456, 0.406), ge=0, le=1)  # RGB, images scaled to [0, 1]
+    pixel_std: tuple[float, float, float] = ranged((0.229, 0.224, 0.225), gt=0, le=1)
+    flip_prob: float = ranged(0.5, ge=0, le=1)              # horizontal flip in training
+    # images over this many pixels are refused from their header, before decoding (image bombs)
+    max_image_pixels: int = ranged(DEFAULT_MAX_IMAGE_PIXELS, ge=1, le=1_000_000_000)
 
 
 @dataclass
 class BackboneConfig:
     name: Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnext101_32x8d"] = "resnet50"
     norm: Literal["frozen_bn", "bn", "gn"] = "frozen_bn"
-    freeze_at: int = 2               # 0: train all; 1: freeze stem; k: freeze stem + res2..res(k)
+    freeze_at: int = ranged(2, ge=0, le=5)                  # 0: train all; 1: freeze stem; k: freeze stem + res2..res(k)
     weights: str | None = None       # local torchvision-format ImageNet state_dict; never downloaded
-    frozen_bn_eps: float = 1e-5
+    frozen_bn_eps: float = ranged(1e-5, gt=0, le=1)
+    # MSRA ResNet (detectron2's R50/R101): the first block of a stage strides in its 1x1 conv,
+    # not in its 3x3 (torchvision's ResNet v1.5); the parameters have the same shapes
+    stride_in_1x1: bool = False
 
 
 @dataclass
 class FPNConfig:
-    out_channels: int = 256
+    out_channels: int = ranged(256, ge=1, le=4096)
     top_block: Literal["maxpool", "none"] = "maxpool"  # P6 = max-pool(P5, kernel 1, stride 2)
+    norm: Literal["", "bn"] = ""     # "bn": conv (no bias) + BatchNorm (torchvision's v2 models)
 
 
 @dataclass
 class AnchorConfig:
-    sizes: tuple[tuple[float, ...], ...] = ((32,), (64,), (128,), (256,), (512,))  # one per level
-    aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)  # height / width
+    sizes: tuple[tuple[float, ...], ...] = ranged(((32,), (64,), (128,), (256,), (512,)), gt=0, le=MAX_SIDE,
+                                                   min_items=1)  # one per level
+    aspect_ratios: tuple[float, ...] = ranged((0.5, 1.0, 2.0), ge=1e-3, le=1e3, min_items=1)  # height / width
     round_base_anchors: bool = False  # torchvision rounds the base anchors to integers
     strides_from_image: bool = False  # torchvision: stride = padded image size // feature size
-    offset: float = 0.0               # anchor centre offset, in strides
+    offset: float = ranged(0.0, ge=0, le=1)                 # anchor centre offset, in strides
 
 
 @dataclass
 class RPNConfig:
-    conv_depth: int = 1
-    iou_thresholds: tuple[float, float] = (0.3, 0.7)
-    batch_size_per_image: int = 256
-    positive_fraction: float = 0.5
-    pre_nms_topk_train: int = 2000   # per level
-    pre_nms_topk_test: int = 1000    # per level
-    post_nms_topk_train: int = 1000  # per image
-    post_nms_topk_test: int = 1000   # per image
-    nms_thresh: float = 0.7
-    min_box_size: float = 0.0
-    score_thresh: float = 0.0
-    box_coder_weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
-    smooth_l1_beta: float = 0.0      # 0 is L1 (detectron2); torchvision uses 1/9
+    conv_depth: int = ranged(1, ge=1, le=16)
+    iou_thresholds: tuple[float, float] = ranged((0.3, 0.7), ge=0, le=1)  # (bg below, fg at or above)
+    batch_size_per_image: int = ranged(256, ge=1, le=100_000)
+    positive_fraction: float = ranged(0.5, gt=0, le=1)
+    pre_nms_topk_train: int = ranged(2000, ge=1, le=1_000_000)  # per level
+    pre_nms_topk_test: int = ranged(1000, ge=1, le=1_000_000)  # per level
+    post_nms_topk_train: int = ranged(1000, ge=1, le=1_000_000)  # per image
+    post_nms_topk_test: int = ranged(1000, ge=1, le=1_000_000)  # per image
+    nms_thresh: float = ranged(0.7, ge=0, le=1)
+    min_box_size: float = ranged(0.0, ge=0)
+    score_thresh: float = ranged(0.0, ge=0, le=1)
+    box_coder_weights: tuple[float, float, float, float] = ranged((1.0, 1.0, 1.0, 1.0), gt=0)
+    smooth_l1_beta: float = ranged(0.0, ge=0)               # 0 is L1 (detectron2); torchvision uses 1/9
     loss_normalizer: Literal["batch", "sampled"] = "batch"  # torchvision: "sampled"
+
+    def __post_init__(self) -> None:
+        low, high = self.iou_thresholds
+        if low > high:
+            raise PlugrcnnError(f"key model.rpn.iou_thresholds: background threshold {low} is above "
+                                f"the foreground threshold {high}")
 
 
 @dataclass
 class PoolerConfig:
-    sampling_ratio: int = 0          # 0: adaptive (ceil(roi / bin)); torchvision uses 2
+    sampling_ratio: int = ranged(0, ge=0, le=64)            # 0: adaptive (ceil(roi / bin)); torchvision uses 2
     aligned: bool = True             # half-pixel shift (RoIAlign v2); torchvision: False
-    canonical_box_size: int = 224
-    canonical_level: int = 4
-    level_eps: float = 1e-8          # torchvision: 1e-6
+    canonical_box_size: int = ranged(224, ge=1, le=MAX_SIDE)
+    canonical_level: int = ranged(4, ge=2, le=6)            # a feature level (P2..P6)
+    level_eps: float = ranged(1e-8, ge=0, le=1)             # torchvision: 1e-6
 
 
 @dataclass
 class RoISamplerConfig:
-    batch_size_per_image: int = 512
-    positive_fraction: float = 0.25
-    fg_iou_threshold: float = 0.5
-    bg_iou_threshold: float = 0.5
+    batch_size_per_image: int = ranged(512, ge=1, le=100_000)
+    positive_fraction: float = ranged(0.25, gt=0, le=1)
+    fg_iou_threshold: float = ranged(0.5, ge=0, le=1)
+    bg_iou_threshold: float = ranged(0.5, ge=0, le=1)       # <= fg_iou_threshold
     append_gt: bool = True
+
+    def __post_init__(self) -> None:
+        if self.bg_iou_threshold > self.fg_iou_threshold:
+            raise PlugrcnnError(f"key model.sampler.bg_iou_threshold: {self.bg_iou_threshold} is above "
+                                f"fg_iou_threshold {self.fg_iou_threshold}")
 
 
 @dataclass
 class BoxTrunkConfig:
     """The shared RoI representation of the class and box heads (7x7 pool -> convs -> fcs)."""
-    pooler_resolution: int = 7
-    num_conv: int = 0
-    conv_dim: int = 256
-    num_fc: int = 2
-    fc_dim: int = 1024
+    pooler_resolution: int = ranged(7, ge=1, le=64)
+    num_conv: int = ranged(0, ge=0, le=16)
+    conv_dim: int = ranged(256, ge=1, le=4096)
+    num_fc: int = ranged(2, ge=1, le=8)                     # the class and box heads read the last fc
+    fc_dim: int = ranged(1024, ge=1, le=16384)
+    norm: Literal["", "bn"] = ""     # of the convs: "bn" = conv (no bias) + BatchNorm (torchvision v2)
 
 
 @dataclass
 class DetectionConfig:
-    score_thresh: float = 0.05
-    nms_thresh: float = 0.5
-    detections_per_image: int = 100
-    min_box_size: float = 0.0        # torchvision drops boxes smaller than 1e-2 px
+    score_thresh: float = ranged(0.05, ge=0, le=1)
+    nms_thresh: float = ranged(0.5, ge=0, le=1)
+    detections_per_image: int = ranged(100, ge=1, le=10_000)
+    min_box_size: float = ranged(0.0, ge=0)                 # torchvision drops boxes smaller than 1e-2 px
 
 
 @dataclass
 class ModelConfig:
-    num_classes: int = 80            # foreground classes; label 0 is background
+    num_classes: int = ranged(80, ge=1, le=100_000)         # foreground classes; label 0 is background
     class_names: tuple[str, ...] = ()  # label i -> class_names[i - 1]; filled from data if empty
     category_ids: tuple[int, ...] = ()  # label i -> COCO category id; identity if empty
-    device: str = "auto"             # auto | cpu | cuda | cuda:N
+    # auto | cpu | cuda | cuda:N | mps; checked against the machine when the model is placed
+    device: str = ranged("auto", pattern=DEVICE_PATTERN, pattern_help="auto, cpu, cuda, cuda:N or mps")
     weights: str | None = None       # a plugrcnn checkpoint to start from
     input: InputConfig = field(default_factory=InputConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
@@ -132,7 +162,7 @@ class DatasetConfig:
 class DataConfig:
     train: DatasetConfig = field(default_factory=DatasetConfig)
     val: DatasetConfig = field(default_factory=DatasetConfig)
-    num_workers: int = 2
+    num_workers: int = ranged(2, ge=0, le=256)
     synthetic: dict[str, Any] = field(default_factory=dict)  # options of the generated data set
 
 

@@ -15,7 +15,8 @@ from plugrcnn.errors import PlugrcnnError
 from plugrcnn.modeling.build import build_model
 from plugrcnn.modeling.weights import read_state_dict, save_weights_atomic
 
-ARCHS = ("fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn", "keypointrcnn_resnet50_fpn")
+ARCHS = ("fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn", "keypointrcnn_resnet50_fpn",
+         "fasterrcnn_resnet50_fpn_v2", "maskrcnn_resnet50_fpn_v2")
 
 # (torchvision pattern, plugrcnn replacement); older torchvision releases lack the ".0" wrappers
 CORE_RULES = [
@@ -30,6 +31,21 @@ CORE_RULES = [
 ]
 
 
+# the v2 models (Li et al., "Benchmarking detection transfer learning with vision transformers"):
+# FPN convs with BatchNorm (conv ".0", norm ".1" kept), a 2-conv RPN head, a box head of 4
+# conv+BN blocks ("box_head.{0..3}") then flatten ("4") and one fc ("5")
+V2_RULES = [
+    (r"^backbone\.body\.", "backbone.body."),
+    (r"^backbone\.fpn\.inner_blocks\.(\d+)\.", r"backbone.fpn.lateral.\1."),
+    (r"^backbone\.fpn\.layer_blocks\.(\d+)\.", r"backbone.fpn.output.\1."),
+    (r"^rpn\.head\.conv\.(\d+)\.0\.(weight|bias)$", r"rpn.head.conv.\1.\2"),
+    (r"^rpn\.head\.cls_logits\.", "rpn.head.objectness_logits."),
+    (r"^rpn\.head\.bbox_pred\.", "rpn.head.anchor_deltas."),
+    (r"^roi_heads\.box_head\.([0-3])\.", r"roi_stage.trunks.box_fc.convs.\1."),
+    (r"^roi_heads\.box_head\.5\.", "roi_stage.trunks.box_fc.fcs.0."),
+]
+
+
 def default_config_path(arch: str) -> Path:
     return Path(__file__).resolve().parents[3] / "configs" / "torchvision" / f"{arch}.yaml"
 
@@ -39,10 +55,9 @@ def convert_torchvision(state: dict[str, torch.Tensor], cfg: Config, arch: str,
     """Rename a torchvision state dict into the plugrcnn model of `cfg`; check it fits exactly."""
     built = build_model(cfg)
     out: dict[str, torch.Tensor] = {}
+    rules = V2_RULES if arch.endswith("_v2") else CORE_RULES
     for key, value in state.items():
-        if key.endswith("num_batches_tracked"):  # BatchNorm bookkeeping; frozen BN has none
-            continue
-        for pattern, repl in CORE_RULES:
+        for pattern, repl in rules:
             if re.match(pattern, key):
                 out[re.sub(pattern, repl, key)] = value
                 break
@@ -51,6 +66,8 @@ def convert_torchvision(state: dict[str, torch.Tensor], cfg: Config, arch: str,
             source="torchvision", arch=arch, state_dict=state, head_names=head_names):
         out.update(part or {})
     own = built.model.state_dict()
+    # BatchNorm bookkeeping: kept where our model has BatchNorm too (v2), else dropped (frozen BN)
+    out = {k: v for k, v in out.items() if not k.endswith("num_batches_tracked") or k in own}
     missing = [k for k in own if k not in out]
     extra = [k for k in out if k not in own]
     shapes = [k for k in own if k in out and out[k].shape != own[k].shape]

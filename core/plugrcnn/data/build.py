@@ -15,9 +15,17 @@ def load_split(cfg: Config, split: str, *, training: bool, transform: Any = None
         raise PlugrcnnError(f"{cfg.source or 'config'}: data.{split}.instances and data.{split}.images "
                             f"must name a COCO JSON file and an image folder")
     category_ids = list(cfg.model.category_ids) or None
+    inp = cfg.model.input
+    # the smallest short side the images are resized to decides whether a thin image survives
+    resize_to = (min(inp.min_size_train), inp.max_size_train) if training else \
+        (inp.min_size_test, inp.max_size_test)
+    # every image's header is read up front (no decoding): bad files are skipped with a warning
+    # here, not found by a DataLoader worker hours into training
     return CocoDataset.from_files(Path(ds.instances).expanduser(), Path(ds.images).expanduser(),
                                   keypoints_json=Path(ds.keypoints).expanduser() if ds.keypoints else None,
-                                  training=training, category_ids=category_ids, transform=transform)
+                                  training=training, category_ids=category_ids, transform=transform,
+                                  check_headers=True, max_image_pixels=inp.max_image_pixels,
+                                  resize_to=resize_to)
 
 
 def sync_model_with_dataset(cfg: Config, dataset: CocoDataset) -> None:

@@ -11,7 +11,13 @@ Behaviour on bad input (issue 4, point 8), in one place:
 - a corrupt image file, or one whose decoded size differs from the JSON's height / width: by
   default found when loaded, and `__getitem__` raises PlugrcnnError naming the file and image
   id; with `check_images=True` every image is decoded at construction and such an image is
-  skipped like a missing one (`skipped_images["corrupt_file"]`).
+  skipped like a missing one (`skipped_images["corrupt_file"]`);
+- with `check_headers=True` (what `train` and `eval` use) every image's header alone is read at
+  construction (fast: no pixel is decoded): a file that is not an image, an image over the pixel
+  limit, too small or too thin for the model, or of another size than the JSON says is skipped
+  like a corrupt one. Pixel data that is damaged after a good header is still found only when
+  loaded; in a DataLoader worker its PlugrcnnError reaches the CLI as the same one line.
+Images are read by `plugrcnn.inference.images` (8-bit RGB, first frame, pixel limit).
 Crowd annotations are kept (`iscrowd=1`: to be ignored, never foreground). Training skips images
 without a usable non-crowd annotation (counted in `num_images_without_annotations`, not a
 warning: COCO has such images by design); evaluation keeps every image.
@@ -24,12 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
-from plugrcnn.data.coco_annotations import SkipLog, check_annotation, complete_annotation
+from plugrcnn.data.coco_annotations import SkipLog, check_annotation, complete_annotation, has_mask
 from plugrcnn.data.coco_json import (
     CocoDict,
     DatasetWarning,
@@ -37,6 +41,7 @@ from plugrcnn.data.coco_json import (
     merge_keypoints_into_instances,
 )
 from plugrcnn.errors import PlugrcnnError
+from plugrcnn.inference.images import DEFAULT_MAX_IMAGE_PIXELS, read_header, read_image
 
 __all__ = ["CocoDataset", "DatasetWarning", "KeypointMetadata", "load_coco_json",
            "infer_flip_pairs"]
@@ -89,17 +94,22 @@ class CocoDataset(Dataset):
         source: str = "<COCO dict>",
         category_ids: Sequence[int] | None = None,
         check_images: bool = False,
+        check_headers: bool = False,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+        resize_to: tuple[int, int] | None = None,
         transform: Callable[[dict[str, Any]], Any] | None = None,
         merge_conflicts: Sequence[tuple[dict[str, Any], str]] = (),
     ) -> None:
         self.image_root = Path(image_root)
+        self.max_image_pixels = max_image_pixels
+        self.resize_to = resize_to  # the model's (smallest min_size, max_size): too-thin check
         self.training = training
         self.source = source
         self.transform = transform
         self._log = SkipLog(source)
         self._build_category_maps(coco["categories"], category_ids)
         known_images = {image["id"]: image for image in coco["images"]}
-        available = self._available_images(known_images, check_images)
+        available = self._available_images(known_images, check_images, check_headers)
         for annotation, detail in merge_conflicts:
             self._log.skip_annotation(annotation, "merge_conflict", detail)
         self._annotations = self._validated_annotations(coco["annotations"], known_images,
@@ -121,6 +131,9 @@ class CocoDataset(Dataset):
         training: bool,
         category_ids: Sequence[int] | None = None,
         check_images: bool = False,
+        check_headers: bool = False,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+        resize_to: tuple[int, int] | None = None,
         transform: Callable[[dict[str, Any]], Any] | None = None,
     ) -> CocoDataset:
         """Load an instances file, merged with a person_keypoints-style file if given."""
@@ -133,8 +146,9 @@ class CocoDataset(Dataset):
                 coco, load_coco_json(keypoints_path), instances_path, keypoints_path)
             source = f"{instances_path} + {keypoints_path}"
         return cls(coco, image_root, training=training, source=source,
-                   category_ids=category_ids, check_images=check_images, transform=transform,
-                   merge_conflicts=conflicts)
+                   category_ids=category_ids, check_images=check_images,
+                   check_headers=check_headers, max_image_pixels=max_image_pixels,
+                   resize_to=resize_to, transform=transform, merge_conflicts=conflicts)
 
     def _build_category_maps(self, categories: list[dict[str, Any]],
                              category_ids: Sequence[int] | None) -> None:
@@ -160,8 +174,8 @@ class CocoDataset(Dataset):
         """Foreground classes K (labels 1..K)."""
         return len(self.label_to_category_id)
 
-    def _available_images(self, images: dict[int, dict[str, Any]],
-                          check_images: bool) -> dict[int, dict[str, Any]]:
+    def _available_images(self, images: dict[int, dict[str, Any]], check_images: bool,
+                          check_headers: bool) -> dict[int, dict[str, Any]]:
         available: dict[int, dict[str, Any]] = {}
         for image_id in sorted(images):
             image = images[image_id]
@@ -169,9 +183,9 @@ class CocoDataset(Dataset):
             if not os.path.exists(path):
                 self._log.skip_image(image, str(path), "missing_file", "image file not found")
                 continue
-            if check_images:
+            if check_images or check_headers:
                 try:
-                    self._decode(image)
+                    self._decode(image) if check_images else self._check_header(image)
                 except PlugrcnnError as error:
                     self._log.skip_image(image, str(path), "corrupt_file", str(error))
                     continue
@@ -184,6 +198,7 @@ class CocoDataset(Dataset):
         by_image: dict[int, list[dict[str, Any]]] = {image_id: [] for image_id in available}
         seen_ids: set[int] = set()
         self.num_excluded_by_category = 0
+        masks_expected = any(has_mask(a) for a in annotations)
         for annotation in annotations:
             image = known_images.get(annotation["image_id"])
             category = self.categories.get(annotation["category_id"])
@@ -203,7 +218,8 @@ class CocoDataset(Dataset):
             elif annotation["category_id"] not in self.category_id_to_label:
                 self.num_excluded_by_category += 1  # left out on purpose by category_ids
             else:
-                problem = check_annotation(annotation, image, len(category.get("keypoints") or []))
+                problem = check_annotation(annotation, image, len(category.get("keypoints") or []),
+                                           masks_expected)
                 if problem is not None:
                     self._log.skip_annotation(annotation, *problem)
                     continue
@@ -229,21 +245,33 @@ class CocoDataset(Dataset):
         """The validated annotations of one image (copies)."""
         return [dict(annotation) for annotation in self._annotations[image_id]]
 
-    def _decode(self, image: dict[str, Any]) -> torch.Tensor:
+    def _check_size(self, image: dict[str, Any], path: Path, height: int, width: int) -> None:
+        if (height, width) != (image["height"], image["width"]):
+            raise PlugrcnnError(f"{path}: image id {image['id']} is {height}x{width} pixels but "
+                                f"{self.source} says {image['height']}x{image['width']}; fix "
+                                "height/width")
+
+    def _check_header(self, image: dict[str, Any]) -> None:
         path = self.image_root / image["file_name"]
         try:
-            with Image.open(path) as opened:
-                # (H, W, 3) uint8 -> (3, H, W)
-                pixels = torch.from_numpy(np.array(opened.convert("RGB"))).permute(2, 0, 1)
-        except (OSError, SyntaxError, ValueError) as error:  # PIL's ways of saying "corrupt"
-            reason = (str(error).splitlines() or [type(error).__name__])[0]
+            header = read_header(path, self.max_image_pixels, self.resize_to)
+        except PlugrcnnError as error:
+            raise PlugrcnnError(f"{path}: image id {image['id']}: "
+                                f"{str(error).removeprefix(f'{path}: ')}") from None
+        self._check_size(image, path, header.height, header.width)
+
+    def _decode(self, image: dict[str, Any]) -> torch.Tensor:
+        """uint8 (3, H, W) RGB of one image of the data set."""
+        path = self.image_root / image["file_name"]
+        try:
+            pixels = read_image(path, self.max_image_pixels, self.resize_to)
+        except PlugrcnnError as error:
+            reason = str(error).removeprefix(f"{path}: ").removeprefix("cannot decode image (")
+            reason = reason[:-1] if reason.endswith(")") and "(" not in reason else reason
             raise PlugrcnnError(f"{path}: cannot decode image id {image['id']} ({reason}); "
                                 "replace the file or remove the image from the JSON") from None
-        if tuple(pixels.shape[1:]) != (image["height"], image["width"]):
-            raise PlugrcnnError(f"{path}: image id {image['id']} is {pixels.shape[1]}x"
-                                f"{pixels.shape[2]} pixels but {self.source} says "
-                                f"{image['height']}x{image['width']}; fix height/width")
-        return pixels.contiguous()
+        self._check_size(image, path, int(pixels.shape[1]), int(pixels.shape[2]))
+        return pixels
 
     def __len__(self) -> int:
         return len(self.images)

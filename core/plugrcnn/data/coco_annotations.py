@@ -18,7 +18,8 @@ SKIP_REASONS: tuple[str, ...] = (
     "unknown_category",   # category_id not among the file's categories
     "missing_image_file", # its image file does not exist (the image is skipped too)
     "bad_bbox",           # missing, not 4 numbers, width or height <= 0, outside the image
-    "bad_segmentation",   # polygon with < 3 points or odd length, malformed RLE
+    "bad_segmentation",   # polygon with < 3 points or odd length, malformed RLE (size, counts),
+                          # `[]` in a file whose other annotations have masks
     "bad_keypoints",      # wrong length for its category, bad visibility flag
     "duplicate_id",       # annotation id already used in the same file
     "merge_conflict",     # keypoints file id matches an annotation of another image/category
@@ -52,23 +53,65 @@ def _check_polygons(polygons: list[Any]) -> str | None:
     return None
 
 
+def compressed_rle_counts(text: str) -> list[int] | str:
+    """The run lengths of a compressed COCO RLE string, or why the string is not one.
+
+    COCO's format (pycocotools' rleFrString): each count is LEB128-like groups of 5 bits, one
+    character per group (chr(48 + group), bit 0x20 set when another group follows, bit 0x10 of
+    the last group the sign); from the fourth count on, each is stored as a difference from
+    the count two places back. pycocotools decodes any string without complaint, so a damaged
+    one would become a mask of garbage; decoding it here lets the data set refuse it.
+    """
+    counts: list[int] = []
+    position = 0
+    while position < len(text):
+        value, shift, more = 0, 0, True
+        while more:
+            if position >= len(text):
+                return "compressed RLE counts end in the middle of a number"
+            group = ord(text[position]) - 48
+            if not 0 <= group <= 63:
+                return f"compressed RLE counts hold {text[position]!r}, not a character of COCO's format"
+            value |= (group & 0x1F) << shift
+            more = bool(group & 0x20)
+            position += 1
+            shift += 5
+            if not more and group & 0x10:
+                value |= -1 << shift
+        if len(counts) > 2:
+            value += counts[-2]
+        counts.append(value)
+    return counts
+
+
 def _check_rle(rle: dict[str, Any], width: int, height: int) -> str | None:
     size, counts = rle.get("size"), rle.get("counts")
     if size != [height, width]:
         return f"RLE size {size!r:.40} differs from the image size [{height}, {width}]"
     if isinstance(counts, str):
+        decoded = compressed_rle_counts(counts)
+        if isinstance(decoded, str):
+            return decoded
+        if any(c < 0 for c in decoded):
+            return "compressed RLE counts decode to a negative run length"
+        if sum(decoded) != height * width:
+            return f"compressed RLE counts cover {sum(decoded)} pixels, not {height}*{width}"
         return None
-    if isinstance(counts, list) and all(isinstance(c, int) and c >= 0 for c in counts):
+    if isinstance(counts, list) and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0
+                                        for c in counts):
         if sum(counts) != height * width:
             return f"uncompressed RLE counts sum to {sum(counts)}, not {height}*{width}"
         return None
     return "RLE counts must be a string (compressed) or a list of run lengths"
 
 
-def _check_segmentation(annotation: dict[str, Any], width: int, height: int) -> str | None:
+def _check_segmentation(annotation: dict[str, Any], width: int, height: int,
+                        masks_expected: bool) -> str | None:
     segmentation = annotation.get("segmentation")
-    if segmentation is None or segmentation == []:  # no mask: a box-only annotation
-        return None
+    if segmentation is None or segmentation == []:
+        if masks_expected and segmentation == [] and not annotation.get("iscrowd", 0):
+            return "segmentation is empty in a file whose other annotations have masks"
+        return None  # no mask: a box-only annotation
     if isinstance(segmentation, list):
         return _check_polygons(segmentation)
     if isinstance(segmentation, dict):
@@ -92,17 +135,27 @@ def _check_keypoints(annotation: dict[str, Any], keypoint_count: int) -> str | N
     return None
 
 
+def has_mask(annotation: dict[str, Any]) -> bool:
+    """Whether the annotation carries a non-empty segmentation (polygons or RLE)."""
+    segmentation = annotation.get("segmentation")
+    return isinstance(segmentation, dict) or (isinstance(segmentation, list) and len(segmentation) > 0)
+
+
 def check_annotation(
-    annotation: dict[str, Any], image: dict[str, Any], keypoint_count: int
+    annotation: dict[str, Any], image: dict[str, Any], keypoint_count: int,
+    masks_expected: bool = False,
 ) -> tuple[str, str] | None:
     """(reason, detail) when the annotation cannot be used on `image`, else None.
 
     `keypoint_count` is the number of keypoint names of the annotation's category (0 if none).
+    `masks_expected`: other annotations of the file have masks, so an explicitly empty
+    segmentation (`[]`) is a hole in the data (a mask head would train and be scored on
+    nothing there), not a box-only annotation.
     """
     width, height = image["width"], image["height"]
     for reason, problem in (
         ("bad_bbox", _check_bbox(annotation, width, height)),
-        ("bad_segmentation", _check_segmentation(annotation, width, height)),
+        ("bad_segmentation", _check_segmentation(annotation, width, height, masks_expected)),
         ("bad_keypoints", _check_keypoints(annotation, keypoint_count)),
     ):
         if problem is not None:

@@ -42,6 +42,7 @@ from plugrcnn.data.synthetic_geometry import (
     rectangle_polygon,
     triangle_polygon,
 )
+from plugrcnn.outputs import write_text_atomic
 
 CIRCLE, RECTANGLE, TRIANGLE, FIGURE = 1, 3, 7, 9
 SHAPE_IDS = (CIRCLE, RECTANGLE, TRIANGLE)
@@ -282,7 +283,7 @@ def _generate_image(rng_seed: tuple[int, int, int], image_id: int, first_annotat
 
 
 def _write_json(path: Path, content: dict[str, Any]) -> None:
-    path.write_text(json.dumps(content, separators=(",", ":")))
+    write_text_atomic(path, json.dumps(content, separators=(",", ":")))
 
 
 def _write_split_files(annotation_dir: Path, split: str, images: list[dict[str, Any]],

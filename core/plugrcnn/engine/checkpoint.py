@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import random
 import re
 import secrets
@@ -25,6 +24,8 @@ import numpy as np
 import torch
 
 from plugrcnn.errors import PlugrcnnError
+from plugrcnn.modeling.torch_files import load_error_reason
+from plugrcnn.outputs import fsync_directory, os_error_behind
 
 LAST_CHECKPOINT_FILE = "last_checkpoint"
 FINAL_CHECKPOINT_NAME = "model_final.pth"
@@ -34,20 +35,6 @@ _TEMP_SUFFIX = ".tmp"
 
 def periodic_checkpoint_name(iteration: int) -> str:
     return f"model_{iteration:07d}.pth"
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
@@ -63,11 +50,16 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
+        # a full disk: torch.save raises ENOSPC, then its zip writer a RuntimeError on close;
+        # one OSError naming the file instead of that chained pair
+        cause = os_error_behind(exc)
+        if cause is not None:
+            raise OSError(cause.errno, cause.strerror or str(cause), str(path)) from None
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -80,12 +72,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise PlugrcnnError(f"{path}: checkpoint not found")
+    if path.stat().st_size == 0:
+        raise PlugrcnnError(f"{path}: not a readable checkpoint (empty file); delete it or pass another")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PlugrcnnError(
-            f"{path}: not a readable checkpoint ({first_line}); delete it or pass another") from None
+    except Exception as exc:  # a corrupt zip or pickle raises nearly anything
+        raise PlugrcnnError(f"{path}: not a readable checkpoint ({load_error_reason(exc)}); delete "
+                            "it or pass another") from None
     if not isinstance(state, dict):
         raise PlugrcnnError(f"{path}: not a plugrcnn checkpoint (a {type(state).__name__}, not a dict)")
     return state

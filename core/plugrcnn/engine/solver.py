@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from plugrcnn.config.ranges import ranged, range_problems
 from plugrcnn.errors import PlugrcnnError
 
 # Layers whose parameters are normalisation scales and shifts: weight decay pulls them towards 0,
@@ -29,39 +30,30 @@ NORM_LAYER_TYPES: tuple[type[nn.Module], ...] = (
 class SolverConfig:
     """Optimisation schedule of one training run (detectron2's COCO defaults unless noted)."""
 
-    base_lr: float = 0.02                # for `ims_per_batch` images a step, summed over processes
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    weight_decay_norm: float = 0.0       # weight decay of norm-layer scales and shifts
-    bias_lr_factor: float = 1.0          # lr of biases = base_lr * bias_lr_factor
-    warmup_iters: int = 1000             # lr rises linearly from base_lr * warmup_factor ...
-    warmup_factor: float = 0.001         # ... to base_lr over the first warmup_iters iterations
-    steps: tuple[int, ...] = (60000, 80000)  # iterations where lr is multiplied by gamma
-    gamma: float = 0.1
-    max_iter: int = 90000
+    base_lr: float = ranged(0.02, gt=0, le=100)             # for `ims_per_batch` images a step, summed over processes
+    momentum: float = ranged(0.9, ge=0, le=1)
+    weight_decay: float = ranged(1e-4, ge=0, le=1)
+    weight_decay_norm: float = ranged(0.0, ge=0, le=1)      # weight decay of norm-layer scales and shifts
+    bias_lr_factor: float = ranged(1.0, ge=0, le=100)       # lr of biases = base_lr * bias_lr_factor
+    warmup_iters: int = ranged(1000, ge=0)                  # lr rises linearly from base_lr * warmup_factor ...
+    warmup_factor: float = ranged(0.001, gt=0, le=1)        # ... to base_lr over the first warmup_iters iterations
+    steps: tuple[int, ...] = ranged((60000, 80000), ge=1)   # iterations where lr is multiplied by gamma
+    gamma: float = ranged(0.1, ge=0, le=1)
+    max_iter: int = ranged(90000, ge=1)
     clip_grad_norm: float | None = None  # max L2 norm of all gradients together; None: no clipping
     amp: bool = False                    # float16 autocast + GradScaler; CUDA only (noted on CPU)
-    ims_per_batch: int = 16              # images per step over all processes (divisible by them)
-    checkpoint_period: int = 5000        # iterations between checkpoints (an interruption loses < this)
-    keep_checkpoints: int = 2            # periodic checkpoints kept on disk (model_final is extra)
-    log_period: int = 20                 # iterations averaged into one metrics.jsonl line
-    seed: int = 0                        # data order, augmentation and the model's own randomness
-    num_workers: int = 2                 # DataLoader worker processes per training process
+    ims_per_batch: int = ranged(16, ge=1, le=4096)          # images per step over all processes (divisible by them)
+    checkpoint_period: int = ranged(5000, ge=1)             # iterations between checkpoints (an interruption loses < this)
+    keep_checkpoints: int = ranged(2, ge=1)                 # periodic checkpoints kept on disk (model_final is extra)
+    log_period: int = ranged(20, ge=1)                      # iterations averaged into one metrics.jsonl line
+    seed: int = ranged(0, ge=0, lt=2**63)                   # data order, augmentation and the model's own randomness
+    num_workers: int = ranged(2, ge=0, le=256)              # DataLoader worker processes per training process
 
     def __post_init__(self) -> None:
         self.steps = tuple(int(s) for s in self.steps)
-        positive = ("base_lr", "max_iter", "ims_per_batch", "checkpoint_period", "log_period",
-                    "keep_checkpoints")
-        for key in positive:
-            if not getattr(self, key) > 0:
-                raise PlugrcnnError(f"solver.{key}: must be > 0, got {getattr(self, key)!r}")
-        non_negative = ("momentum", "weight_decay", "weight_decay_norm", "bias_lr_factor",
-                        "warmup_iters", "gamma", "num_workers")
-        for key in non_negative:
-            if getattr(self, key) < 0:
-                raise PlugrcnnError(f"solver.{key}: must be >= 0, got {getattr(self, key)!r}")
-        if not 0.0 < self.warmup_factor <= 1.0:
-            raise PlugrcnnError(f"solver.warmup_factor: must be in (0, 1], got {self.warmup_factor!r}")
+        # ranges are declared beside the defaults; checked here too for SolverConfig(...) in code
+        for key, problem in range_problems(self):
+            raise PlugrcnnError(f"solver.{key}: {problem}")
         if list(self.steps) != sorted(set(self.steps)) or any(s <= 0 for s in self.steps):
             raise PlugrcnnError(
                 f"solver.steps: must be strictly increasing positive iterations, got {list(self.steps)}")

@@ -18,16 +18,14 @@ from plugrcnn.engine.solver import SolverConfig
 from plugrcnn.engine.trainer import Trainer
 from plugrcnn.modeling.build import BuiltModel, build_model, resolve_device
 from plugrcnn.modeling.weights import load_model_weights
+from plugrcnn.outputs import write_text_atomic
 
 
 def save_config(cfg: Config, path: Path) -> None:
     data = to_dict(cfg)
     data.pop("provenance", None)
     data.pop("source", None)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-    tmp.replace(path)
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
 
 
 def prepare_training(cfg: Config) -> tuple[BuiltModel, Any, SolverConfig]:

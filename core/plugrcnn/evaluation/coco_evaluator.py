@@ -6,7 +6,6 @@ records and calls pycocotools, or the head's own ``evaluate`` for a kind COCOeva
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from plugrcnn.data.coco import CocoDataset
 from plugrcnn.evaluation.backends import Backend, ground_truth, run_cocoeval
 from plugrcnn.heads.base import COCO_KINDS
 from plugrcnn.inference.predictor import Predictor
+from plugrcnn.outputs import write_json_atomic
 from plugrcnn.progress import progress as show_progress
 
 METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -103,9 +103,8 @@ def evaluate(predictor: Predictor, dataset: CocoDataset, output_dir: Path | None
             results[kind] = evaluate_records(gt, records, kind, params, category_ids, backend,
                                              evaluators.setdefault(kind, {}))
     if output_dir is not None:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "coco_results.json").write_text(json.dumps(records))
-        (output_dir / "metrics.json").write_text(json.dumps(results, indent=2))
+        write_json_atomic(output_dir / "coco_results.json", records)
+        write_json_atomic(output_dir / "metrics.json", results, indent=2)
         if report:
             from plugrcnn.evaluation.report import write_report
 

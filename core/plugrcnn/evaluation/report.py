@@ -13,19 +13,20 @@ A area ranges, M max-detection settings), -1 where a category has no GT.
 """
 from __future__ import annotations
 
-import json
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torchvision.io import write_png
+from torchvision.io import encode_png
 from torchvision.ops import box_iou
 
 from plugrcnn.data.coco import CocoDataset
 from plugrcnn.data.mapper import DatasetMapper
 from plugrcnn.inference.ground_truth import draw_ground_truth
 from plugrcnn.inference.predictor import Predictor
+from plugrcnn.outputs import prepare_output_dir, write_bytes_atomic, write_json_atomic, write_text_atomic
 
 WORST_COUNT = 8
 DRAW_SCORE = 0.5
@@ -76,11 +77,11 @@ def write_per_category(output_dir: Path, table: dict[str, dict[int, float]],
         cells = [_cell(table[k].get(cat_id)) for k in kinds]
         lines.append(f"| {names.get(cat_id, cat_id)} | " + " | ".join(cells) + " |")
     md = output_dir / "per_category_ap.md"
-    md.write_text("AP (IoU 0.5:0.95) per category; - : the kind does not cover the category or it "
-                  "has no GT\n\n" + "\n".join(lines) + "\n")
+    write_text_atomic(md, "AP (IoU 0.5:0.95) per category; - : the kind does not cover the category "
+                      "or it has no GT\n\n" + "\n".join(lines) + "\n")
     js = output_dir / "per_category_ap.json"
-    js.write_text(json.dumps({k: {names.get(c, str(c)): (None if np.isnan(v) else v)
-                                  for c, v in per.items()} for k, per in table.items()}, indent=2))
+    write_json_atomic(js, {k: {names.get(c, str(c)): (None if np.isnan(v) else v) for c, v in per.items()}
+                           for k, per in table.items()}, indent=2)
     return [md, js, plot_per_category(output_dir / "per_category_ap.png", table, names, cat_ids)]
 
 
@@ -106,8 +107,7 @@ def plot_per_category(path: Path, table: dict[str, dict[int, float]], names: dic
     ax.set_ylim(0, 1)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -129,9 +129,18 @@ def plot_pr_curves(path: Path, evaluators: dict[str, Any]) -> Path:
         ax.set_ylim(0, 1.02)
         ax.legend(loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """Write a matplotlib figure as PNG atomically, then close it."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def box_errors(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, boxes: torch.Tensor,
@@ -168,8 +177,7 @@ def write_worst_images(output_dir: Path, predictor: Predictor, dataset: CocoData
                                   _xyxy([r["bbox"] for r in dets]), _category_ids(dets)),
                        index, image))
     worst = sorted((e for e in errors if e[0] > 0), key=lambda e: (-e[0], e[1]))[:count]
-    folder = output_dir / "worst"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = prepare_output_dir(output_dir / "worst")
     heads = dict(predictor.model.heads)
     mapper = DatasetMapper({n: c for n, h in heads.items() if (c := h.target_codec()) is not None}, None)
     listing, written = [], []
@@ -185,11 +193,11 @@ def write_worst_images(output_dir: Path, predictor: Predictor, dataset: CocoData
         factor = max(1, SMALL_SIDE // max(picture.shape[-2:]))  # small images: nearest-upscaled
         if factor > 1:
             pair = pair.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
-        write_png(pair, str(path))
+        write_bytes_atomic(path, encode_png(pair).numpy().tobytes())
         listing.append({"image_id": image_info["id"], "file_name": image_info["file_name"],
                         "box_errors": n_errors, "picture": str(path.relative_to(output_dir))})
         written.append(path)
-    (output_dir / "worst_images.json").write_text(json.dumps(listing, indent=2))
+    write_json_atomic(output_dir / "worst_images.json", listing, indent=2)
     return [output_dir / "worst_images.json", *written]
 
 

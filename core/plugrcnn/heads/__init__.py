@@ -9,11 +9,17 @@ plugrcnn; what is exported here is kept stable. See docs/writing-a-head.md.
 - training data: `SampledRoIs` (what `loss` gets per image), `ImageTargets`, `TargetCodec`, and
   the geometric ops a codec moves its targets with (`ResizeOp`, `HFlipOp`, `transform_boxes`,
   `transform_points`, `transform_polygons`, `transform_rle`, `transform_masks`);
-- helpers heads share: `BoxCoder`, `class_color`;
+- helpers heads share: `BoxCoder`, `class_color`, `draw_boxes_on_tensor` and
+  `draw_keypoints_on_tensor` (drawing on the image's device, the GPU included);
+- weights: `ConvertedWeights` (what ``plugrcnn_convert_weights`` returns: keys + the source
+  keys used);
+- configs: `ranged` (a dataclass field with its valid range, checked when the config loads);
 - errors: `PlugrcnnError` (one line for the user, naming the key).
 """
 from __future__ import annotations
 
+from plugrcnn.config.ranges import ranged
+from plugrcnn.convert import ConvertedWeights
 from plugrcnn.data.transforms import (
     HFlipOp,
     ResizeOp,
@@ -29,13 +35,14 @@ from plugrcnn.heads.colors import class_color
 from plugrcnn.heads.rows import PredictContext, RoIRows
 from plugrcnn.heads.spec import HeadContext, HeadSpec, RoIInput
 from plugrcnn.heads.targets import ImageTargets, TargetCodec
+from plugrcnn.inference.tensor_draw import draw_boxes_on_tensor, draw_keypoints_on_tensor
 from plugrcnn.modeling.box_coder import BoxCoder
 from plugrcnn.modeling.sampler import SampledRoIs
 from plugrcnn.plugins.hookspecs import hookimpl
 
 __all__ = [
-    "COCO_KINDS", "BoxCoder", "Check", "HFlipOp", "Head", "HeadContext", "HeadSpec", "ImageTargets",
+    "COCO_KINDS", "BoxCoder", "Check", "ConvertedWeights", "HFlipOp", "Head", "HeadContext", "HeadSpec", "ImageTargets",
     "PlugrcnnError", "PredictContext", "ResizeOp", "RoIInput", "RoIRows", "SampledRoIs",
-    "TargetCodec", "class_color", "hookimpl", "transform_boxes", "transform_masks",
+    "TargetCodec", "class_color", "draw_boxes_on_tensor", "draw_keypoints_on_tensor", "hookimpl", "ranged", "transform_boxes", "transform_masks",
     "transform_points", "transform_polygons", "transform_rle",
 ]

@@ -37,6 +37,8 @@ class ResNetBody(nn.Module):
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
         self.out_channels = [_stage_channels(getattr(self, s)) for s in STAGES]
+        if cfg.stride_in_1x1:
+            move_stride_to_1x1(self)
         if cfg.weights:
             load_imagenet_weights(self, Path(cfg.weights))
         self.frozen = frozen_modules(self, cfg.freeze_at)
@@ -66,6 +68,17 @@ def _stage_channels(stage: nn.Sequential) -> int:
     return last.out_channels
 
 
+def move_stride_to_1x1(body: nn.Module) -> None:
+    """MSRA ResNet: each stage's downsampling block strides in conv1 (1x1), not conv2 (3x3).
+    Basic blocks (resnet18/34) have no 1x1 conv: nothing to move (as in detectron2)."""
+    for stage in STAGES:
+        block = getattr(body, stage)[0]
+        if not hasattr(block, "conv3"):
+            continue
+        stride = block.conv2.stride
+        block.conv1.stride, block.conv2.stride = stride, (1, 1)
+
+
 def frozen_modules(body: ResNetBody, freeze_at: int) -> list[nn.Module]:
     """freeze_at=1 freezes the stem, k freezes the stem and res2..res(k) (detectron2's meaning)."""
     modules: list[nn.Module] = []
@@ -87,19 +100,27 @@ def load_imagenet_weights(body: nn.Module, path: Path) -> None:
                             f"{bad[:3]}, unexpected {result.unexpected_keys[:3]}")
 
 
+def _fpn_conv(in_channels: int, out_channels: int, kernel: int, norm: str) -> nn.Module:
+    """A conv with bias, or with norm "bn" Sequential(conv without bias, BatchNorm2d)."""
+    conv = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=not norm)
+    return nn.Sequential(conv, nn.BatchNorm2d(out_channels)) if norm == "bn" else conv
+
+
 class FPN(nn.Module):
     """Lateral 1x1 + top-down nearest upsampling + 3x3 output convs; P6 by max-pool of P5."""
 
     def __init__(self, in_channels: list[int], cfg: FPNConfig) -> None:
         super().__init__()
         c = cfg.out_channels
-        self.lateral = nn.ModuleList(nn.Conv2d(ci, c, 1) for ci in in_channels)
-        self.output = nn.ModuleList(nn.Conv2d(c, c, 3, padding=1) for _ in in_channels)
+        self.lateral = nn.ModuleList(_fpn_conv(ci, c, 1, cfg.norm) for ci in in_channels)
+        self.output = nn.ModuleList(_fpn_conv(c, c, 3, cfg.norm) for _ in in_channels)
         self.top_block = cfg.top_block
         self.out_channels = c
-        for conv in [*self.lateral, *self.output]:
+        for block in [*self.lateral, *self.output]:
+            conv = block[0] if isinstance(block, nn.Sequential) else block
             nn.init.kaiming_uniform_(conv.weight, a=1)
-            nn.init.zeros_(conv.bias)
+            if conv.bias is not None:
+                nn.init.zeros_(conv.bias)
 
     def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
         top = self.lateral[-1](feats[-1])

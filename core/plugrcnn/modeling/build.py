@@ -165,4 +165,15 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise PlugrcnnError(f"model.device is '{name}' but CUDA is not available here; use cpu or auto")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise PlugrcnnError(f"model.device: '{name}' is not a device (auto, cpu, cuda, cuda:N, mps)") from None
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise PlugrcnnError(f"model.device is '{name}' but this machine has {torch.cuda.device_count()} "
+                            f"CUDA device(s) (cuda:0..cuda:{torch.cuda.device_count() - 1})")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise PlugrcnnError(f"model.device is '{name}' but MPS is not available here; use cpu or auto")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise PlugrcnnError(f"model.device: '{name}' is not supported (auto, cpu, cuda, cuda:N, mps)")
+    return device

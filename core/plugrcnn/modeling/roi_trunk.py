@@ -1,6 +1,6 @@
 """Shared RoI representations ("trunks") that several heads read.
 
-``box_fc``: RoIAlign 7x7 -> optional 3x3 convs -> flatten -> fc + ReLU (x num_fc). The class and
+``box_fc``: RoIAlign 7x7 -> optional 3x3 convs (+ BatchNorm) -> flatten -> fc + ReLU (x num_fc). The class and
 box heads both consume its output, so it exists once, not once per plugin.
 """
 from __future__ import annotations
@@ -20,10 +20,12 @@ class FCTrunk(nn.Module):
         self.convs = nn.ModuleList()
         c = in_channels
         for _ in range(cfg.num_conv):
-            conv = nn.Conv2d(c, cfg.conv_dim, 3, padding=1)
+            conv = nn.Conv2d(c, cfg.conv_dim, 3, padding=1, bias=not cfg.norm)
             nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(conv.bias)
-            self.convs.append(conv)
+            if conv.bias is not None:
+                nn.init.zeros_(conv.bias)
+            # norm "bn": conv (no bias) + BatchNorm, as torchvision's v2 box head
+            self.convs.append(nn.Sequential(conv, nn.BatchNorm2d(cfg.conv_dim)) if cfg.norm else conv)
             c = cfg.conv_dim
         dim = c * cfg.pooler_resolution ** 2
         self.fcs = nn.ModuleList()

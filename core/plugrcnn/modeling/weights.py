@@ -1,8 +1,6 @@
 """Load and save plugrcnn model weights, with errors that name the keys that do not fit."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -10,18 +8,14 @@ import torch
 from torch import nn
 
 from plugrcnn.errors import PlugrcnnError
+from plugrcnn.modeling.torch_files import load_torch_file, torchvision_arch
+from plugrcnn.outputs import write_atomic
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A state dict from a plugrcnn checkpoint ({"model": ...}) or a bare state dict file."""
     path = Path(path)
-    if not path.is_file():
-        raise PlugrcnnError(f"{path}: weights file not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise PlugrcnnError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0][:120]})") from None
+    obj = load_torch_file(path, "weights")
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -32,6 +26,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def load_model_weights(model: nn.Module, path: str | Path) -> None:
     """Load `path` into `model`; every missing, unexpected or mis-shaped key is an error."""
     state = read_state_dict(path)
+    arch = torchvision_arch(state)
+    if arch is not None:
+        raise PlugrcnnError(f"{path}: a torchvision checkpoint, not plugrcnn weights; convert it "
+                            f"first: plugrcnn convert torchvision --arch {arch} --input {path} "
+                            f"--output ours.pth")
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -51,16 +50,4 @@ def load_model_weights(model: nn.Module, path: str | Path) -> None:
 
 def save_weights_atomic(state: dict[str, Any], path: str | Path) -> None:
     """torch.save to a temp file in the same folder, fsync, then rename over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, lambda file: torch.save(state, file))

@@ -50,7 +50,9 @@ def plugrcnn_convert_weights(source: str, arch: str, state_dict: dict[str, torch
     :param arch: the architecture name within that family, e.g. ``"maskrcnn_resnet50_fpn"``.
     :param state_dict: the foreign state dict (read only).
     :param head_names: the heads enabled by the target config.
-    :return: ``{plugrcnn key: tensor}`` for the keys this plugin claims, or None.
+    :return: ``{plugrcnn key: tensor}`` for the keys this plugin claims, or None. For
+        ``source="detectron2"`` it must be a :class:`plugrcnn.convert.ConvertedWeights`, whose
+        ``sources`` name the foreign keys used (every source key must be used or dropped).
     """
 
 

@@ -2,7 +2,7 @@
 
     from plugrcnn.testing import parametrize_head_checks
 
-    @parametrize_head_checks("my_head", config={...}, heads={"mask": {...}})
+    @parametrize_head_checks("my_head", config={...}, heads={"other_head": {...}})
     def test_conformance(head_check):
         head_check()
 

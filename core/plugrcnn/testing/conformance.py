@@ -2,7 +2,7 @@
 
     from plugrcnn.testing import parametrize_head_checks
 
-    @parametrize_head_checks("area", config={"hidden": 8})
+    @parametrize_head_checks("my_head", config={"hidden": 8})
     def test_conformance(head_check):
         head_check()
 

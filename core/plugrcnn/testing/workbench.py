@@ -153,16 +153,22 @@ class Workbench:
         return cfg, built
 
 
-def spread_weights(model: torch.nn.Module, seed: int) -> None:
-    """A fresh detector scores every RoI nearly the same; wider random weights make scores,
-    classes and boxes differ, so comparisons (state dict round trip, export) mean something."""
-    gen = torch.Generator().manual_seed(seed)
+def randomize_norm_statistics(model: torch.nn.Module, gen: torch.Generator) -> None:
+    """Batch-norm statistics that are not the identity (any model: torchvision's or ours)."""
     with torch.no_grad():
         for name, buf in model.named_buffers():
             if name.endswith("running_mean"):
                 buf.copy_(torch.randn(buf.shape, generator=gen) * 0.1)
             elif name.endswith("running_var"):
                 buf.copy_(torch.rand(buf.shape, generator=gen) * 0.5 + 0.75)
+
+
+def spread_weights(model: torch.nn.Module, seed: int) -> None:
+    """A fresh detector scores every RoI nearly the same; wider random weights make scores,
+    classes and boxes differ, so comparisons (state dict round trip, export) mean something."""
+    gen = torch.Generator().manual_seed(seed)
+    randomize_norm_statistics(model, gen)
+    with torch.no_grad():
         for part in (model.rpn, model.roi_stage):
             for module in part.modules():
                 if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):

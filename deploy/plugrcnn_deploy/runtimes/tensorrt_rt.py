@@ -2,8 +2,12 @@
 
 Input and outputs live in fixed torch buffers whose addresses are set on the execution context
 once, so an inference is: copy the batch into the input buffer, enqueue, read the output buffers.
-With ``cuda_graph`` the enqueue is captured once and replayed; TensorRT cannot capture every
-engine (data-dependent shapes inside NMS may prevent it), in which case it runs uncaptured.
+With ``cuda_graph`` the enqueue is captured once and replayed (the graph is fully static, so the
+engine is capturable); if a capture fails anyway, the engine runs uncaptured on a fresh execution
+context (the one a failed capture touched is not reused).
+
+The engine file is a raw plan with a sidecar JSON (tensorrt_build.py); TensorRT's plugins are
+registered before it is deserialized. ``--device cuda`` (no index) means the current CUDA device.
 """
 from __future__ import annotations
 
@@ -20,7 +24,15 @@ from plugrcnn.errors import PlugrcnnError
 from plugrcnn.heads.base import Head
 from plugrcnn_deploy.runtimes.base import Runtime
 from plugrcnn_deploy.spec import INPUT_NAME, DeploySpec
-from plugrcnn_deploy.tensorrt_build import import_tensorrt, read_engine_file
+from plugrcnn_deploy.tensorrt_build import deserialize_engine, import_tensorrt, read_engine_file
+
+
+def cuda_device(device: torch.device) -> torch.device:
+    """`device` with an index: torch.device("cuda") -> the current CUDA device (set_device and
+    stream creation need the index)."""
+    if device.type != "cuda":
+        raise PlugrcnnError(f"tensorrt backend: needs a CUDA device (--device cuda), got {device}")
+    return device if device.index is not None else torch.device("cuda", torch.cuda.current_device())
 
 
 def _torch_dtype(trt: Any, dtype: Any) -> torch.dtype:
@@ -33,6 +45,8 @@ def _torch_dtype(trt: Any, dtype: Any) -> torch.dtype:
 
 class TensorRTRuntime(Runtime):
     backend = "tensorrt"
+    trt_runtime: Any = None  # the IRuntime and logger the engine came from: kept alive with it
+    logger: Any = None
 
     def __init__(self, engine: Any, spec: DeploySpec, heads: Mapping[str, Head], pixel_mean: Sequence[float],
                  device: torch.device, cuda_graph: bool, trt: Any) -> None:
@@ -56,25 +70,21 @@ class TensorRTRuntime(Runtime):
         path = Path(path)
         spec, engine_bytes = read_engine_file(path)  # before importing TensorRT: a clear error first
         trt = import_tensorrt()
-        if device.type != "cuda":
-            raise PlugrcnnError("tensorrt backend: needs a CUDA device (--device cuda)")
-        built_with = spec.extra.get("tensorrt")
+        device = cuda_device(device)
         torch.cuda.set_device(device)
-        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        engine = runtime.deserialize_cuda_engine(engine_bytes)
-        if engine is None:
-            raise PlugrcnnError(f"{path}: TensorRT {trt.__version__} cannot load this engine (built with "
-                                f"TensorRT {built_with} on maybe another GPU); export it again here")
+        engine, trt_runtime, logger = deserialize_engine(trt, engine_bytes, path)
         names = {engine.get_tensor_name(i) for i in range(engine.num_io_tensors)}
         expected = {INPUT_NAME, *spec.outputs}
         if names != expected:
-            raise PlugrcnnError(f"{path}: engine tensors {sorted(names)} differ from its header "
+            raise PlugrcnnError(f"{path}: engine tensors {sorted(names)} differ from its sidecar "
                                 f"{sorted(expected)}; export it again")
         shape = tuple(engine.get_tensor_shape(INPUT_NAME))
         if shape != spec.input_shape:
-            raise PlugrcnnError(f"{path}: engine input is {shape} but its header says {spec.input_shape}; "
+            raise PlugrcnnError(f"{path}: engine input is {shape} but its sidecar says {spec.input_shape}; "
                                 f"export it again")
-        return cls(engine, spec, heads, pixel_mean, device, cuda_graph, trt)
+        runtime = cls(engine, spec, heads, pixel_mean, device, cuda_graph, trt)
+        runtime.trt_runtime, runtime.logger = trt_runtime, logger  # they must outlive the engine
+        return runtime
 
     def _enqueue(self, stream: torch.cuda.Stream) -> None:
         if not self.context.execute_async_v3(stream.cuda_stream):
@@ -90,7 +100,10 @@ class TensorRTRuntime(Runtime):
                 self._enqueue(torch.cuda.current_stream(self.device))
             self.cuda_graph = graph
         except (RuntimeError, PlugrcnnError) as exc:
-            warnings.warn(f"tensorrt backend: CUDA graph capture failed ({exc}); running uncaptured")
+            warnings.warn(f"tensorrt backend: CUDA graph capture failed ({exc}); running uncaptured on a "
+                          f"fresh execution context")
+            torch.cuda.synchronize(self.device)
+            self.context = self._fresh_context()
 
     def run(self, images: Tensor) -> dict[str, Tensor]:
         current = torch.cuda.current_stream(self.device)

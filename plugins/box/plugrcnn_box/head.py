@@ -14,14 +14,24 @@ from torch import nn
 from torchvision.ops import clip_boxes_to_image
 from torchvision.utils import draw_bounding_boxes
 
-from plugrcnn.heads import BoxCoder, Head, HeadContext, ImageTargets, RoIInput, RoIRows, class_color
+from plugrcnn.heads import (
+    BoxCoder,
+    Head,
+    HeadContext,
+    ImageTargets,
+    RoIInput,
+    RoIRows,
+    class_color,
+    draw_boxes_on_tensor,
+    ranged,
+)
 
 
 @dataclass
 class BoxHeadConfig:
-    box_coder_weights: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
-    smooth_l1_beta: float = 0.0          # 0 is L1 (detectron2); torchvision uses 1/9
-    scale_clamp: float = math.log(1000.0 / 16)
+    box_coder_weights: tuple[float, float, float, float] = ranged((10.0, 10.0, 5.0, 5.0), gt=0)
+    smooth_l1_beta: float = ranged(0.0, ge=0)         # 0 is L1 (detectron2); torchvision uses 1/9
+    scale_clamp: float = ranged(math.log(1000.0 / 16), gt=0, le=20)  # max |dw|, |dh| (exp overflow)
 
 
 class BoxHead(Head):
@@ -71,6 +81,9 @@ class BoxHead(Head):
     def draw(self, image: torch.Tensor, detection: dict[str, torch.Tensor]) -> torch.Tensor:
         if len(detection["pred_boxes"]) == 0:
             return image
+        if image.is_cuda:  # a GPU frame stays on the GPU (no labels: text needs PIL)
+            return draw_boxes_on_tensor(image, detection["pred_boxes"],
+                                        [class_color(c) for c in detection["pred_classes"].tolist()])
         names = self.class_names
         labels = [f"{names[c - 1] if 0 < c <= len(names) else c} {s:.2f}"
                   for c, s in zip(detection["pred_classes"].tolist(), detection["scores"].tolist())]

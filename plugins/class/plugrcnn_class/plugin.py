@@ -6,6 +6,7 @@ from typing import Iterator
 import torch
 
 from plugrcnn.heads import HeadContext, HeadSpec, hookimpl
+from plugrcnn_class.convert import convert_detectron2_class
 from plugrcnn_class.head import ClassHead, ClassHeadConfig
 
 
@@ -22,7 +23,11 @@ def plugrcnn_register_heads() -> Iterator[HeadSpec]:
 @hookimpl
 def plugrcnn_convert_weights(source: str, arch: str, state_dict: dict[str, torch.Tensor],
                              head_names: tuple[str, ...]) -> dict[str, torch.Tensor] | None:
-    if source != "torchvision" or "class" not in head_names:
+    if "class" not in head_names:
+        return None
+    if source == "detectron2":
+        return convert_detectron2_class(state_dict)
+    if source != "torchvision":
         return None
     prefix = "roi_heads.box_predictor.cls_score."
     return {f"roi_stage.heads.class.cls_score.{k[len(prefix):]}": v

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-from plugrcnn.heads import PlugrcnnError
+from plugrcnn.heads import PlugrcnnError, ranged
 
 KeypointRef = Union[str, int]  # a keypoint name, or its 1-based index (COCO skeleton style)
 
@@ -18,18 +18,18 @@ class KeypointHeadConfig:
     keypoints: tuple[str, ...] = ()          # names, in the order of the annotations' [x, y, v]
     flip_pairs: tuple[tuple[str, str], ...] = ()  # left/right names swapped by a horizontal flip
     skeleton: tuple[tuple[KeypointRef, KeypointRef], ...] = ()  # lines drawn between keypoints
-    oks_sigmas: tuple[float, ...] = ()       # COCOeval's per-keypoint OKS sigma, one per keypoint
-    categories: tuple[int, ...] = ()         # labels (1..num_classes) that have keypoints; () = all
-    pooler_resolution: int = 14              # RoIAlign size; heatmaps are 4x that (56)
-    num_conv: int = 8                        # conv3x3 + ReLU layers before the deconvolution
-    conv_dim: int = 512
-    up_scale: int = 2                        # bilinear upsampling after the 2x deconvolution
+    oks_sigmas: tuple[float, ...] = ranged((), gt=0)     # COCOeval's per-keypoint OKS sigma, one per keypoint
+    categories: tuple[int, ...] = ranged((), ge=1)     # labels (1..num_classes) that have keypoints; () = all
+    pooler_resolution: int = ranged(14, ge=1, le=64)     # RoIAlign size; heatmaps are 4x that (56)
+    num_conv: int = ranged(8, ge=0, le=16)     # conv3x3 + ReLU layers before the deconvolution
+    conv_dim: int = ranged(512, ge=1, le=4096)
+    up_scale: int = ranged(2, ge=1, le=8)     # bilinear upsampling after the 2x deconvolution
     # COCO keypoints are pixel indices; +0.5 puts them on pixel centres in the continuous
     # coordinates used here, and results subtract it again (detectron2). torchvision uses 0.
-    annotation_pixel_offset: float = 0.5
-    draw_score_thresh: float = 0.5           # draw the keypoints of detections scoring this much
-    export_max_roi_size: int = 1344          # deploy graph: longest RoI side the decode handles
-    export_candidates: int = 16              # deploy graph: heatmap cells searched per keypoint
+    annotation_pixel_offset: float = ranged(0.5, ge=0, le=1)
+    draw_score_thresh: float = ranged(0.5, ge=0, le=1)     # draw the keypoints of detections scoring this much
+    export_max_roi_size: int = ranged(1344, ge=1, le=8192)     # deploy graph: longest RoI side the decode handles
+    export_candidates: int = ranged(16, ge=1, le=1024)     # deploy graph: heatmap cells searched per keypoint
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,16 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.utils import draw_keypoints
 
-from plugrcnn.heads import Check, Head, HeadContext, ImageTargets, PredictContext, RoIInput, RoIRows
+from plugrcnn.heads import (
+    Check,
+    Head,
+    HeadContext,
+    ImageTargets,
+    PredictContext,
+    RoIInput,
+    RoIRows,
+    draw_keypoints_on_tensor,
+)
 from plugrcnn_keypoint.config import KeypointHeadConfig, resolve_layout
 from plugrcnn_keypoint.decode import heatmaps_to_keypoints, pixels_per_cell
 from plugrcnn_keypoint.loss import keypoint_rcnn_loss
@@ -136,6 +145,9 @@ class KeypointHead(Head):
         keep = self.has_keypoints(detection["pred_classes"]) & (detection["scores"] >= self.cfg.draw_score_thresh)
         if not bool(keep.any()):
             return image
+        if image.is_cuda:  # a GPU frame stays on the GPU
+            return draw_keypoints_on_tensor(image, detection["pred_keypoints"][keep][..., :2],
+                                            list(self.layout.skeleton) or None, (255, 64, 64), radius=3, width=2)
         points = detection["pred_keypoints"][keep][..., :2].cpu()  # (D', K, 2)
         visible = detection.get("pred_keypoints_visible")
         visible = torch.ones(points.shape[:2], dtype=torch.bool) if visible is None else visible[keep].cpu()

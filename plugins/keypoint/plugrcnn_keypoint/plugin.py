@@ -7,7 +7,8 @@ import torch
 
 from plugrcnn.heads import HeadContext, HeadSpec, hookimpl
 from plugrcnn_keypoint.config import KeypointHeadConfig
-from plugrcnn_keypoint.convert import convert_torchvision_keypoint_head
+from plugrcnn_keypoint.convert import (convert_detectron2_keypoint_head,
+                                       convert_torchvision_keypoint_head)
 from plugrcnn_keypoint.head import KeypointHead
 
 
@@ -25,6 +26,8 @@ def plugrcnn_register_heads() -> Iterator[HeadSpec]:
 @hookimpl
 def plugrcnn_convert_weights(source: str, arch: str, state_dict: dict[str, torch.Tensor],
                              head_names: tuple[str, ...]) -> dict[str, torch.Tensor] | None:
-    if source != "torchvision" or "keypoint" not in head_names:
+    if "keypoint" not in head_names:
         return None
-    return convert_torchvision_keypoint_head(state_dict)
+    if source == "detectron2":
+        return convert_detectron2_keypoint_head(state_dict)
+    return convert_torchvision_keypoint_head(state_dict) if source == "torchvision" else None

@@ -23,7 +23,17 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.utils import draw_segmentation_masks
 
-from plugrcnn.heads import Check, Head, HeadContext, ImageTargets, PredictContext, RoIInput, RoIRows, class_color
+from plugrcnn.heads import (
+    Check,
+    Head,
+    HeadContext,
+    ImageTargets,
+    PredictContext,
+    RoIInput,
+    RoIRows,
+    class_color,
+    ranged,
+)
 from plugrcnn_mask.loss import build_roi_mask_targets, mask_rcnn_loss, select_class_channel
 from plugrcnn_mask.paste import paste_masks
 from plugrcnn_mask.rle import encode_masks
@@ -32,14 +42,15 @@ from plugrcnn_mask.targets import MaskCodec, MaskTargets, render_masks
 
 @dataclass
 class MaskHeadConfig:
-    pooler_resolution: int = 14      # RoIAlign output; masks are twice this (28)
-    num_conv: int = 4                # conv3x3 + ReLU layers before the 2x deconvolution
-    conv_dim: int = 256
+    pooler_resolution: int = ranged(14, ge=1, le=64)  # RoIAlign output; masks are twice this (28)
+    num_conv: int = ranged(4, ge=0, le=16)  # conv3x3 + ReLU layers before the 2x deconvolution
+    conv_dim: int = ranged(256, ge=1, le=4096)
     cls_agnostic_mask: bool = False  # one mask channel for every class
-    mask_threshold: float = 0.5      # pasted probability >= this is inside the mask
+    mask_threshold: float = ranged(0.5, ge=0, le=1)  # pasted probability >= this is inside the mask
     # "aligned": detectron2's paste (continuous box); "torchvision": its integer-box paste
     paste: Literal["aligned", "torchvision"] = "aligned"
-    draw_alpha: float = 0.5
+    norm: Literal["", "bn"] = ""     # "bn": each conv without bias + BatchNorm (torchvision v2)
+    draw_alpha: float = ranged(0.5, ge=0, le=1)
 
 
 class MaskHead(Head):
@@ -56,14 +67,16 @@ class MaskHead(Head):
         channels = ctx.in_channels
         self.convs = nn.ModuleList()
         for _ in range(cfg.num_conv):
-            self.convs.append(nn.Conv2d(channels, cfg.conv_dim, 3, padding=1))
+            self.convs.append(conv_block(channels, cfg.conv_dim, cfg.norm))
             channels = cfg.conv_dim
         self.deconv = nn.ConvTranspose2d(channels, cfg.conv_dim, 2, stride=2)
         out_channels = 1 if cfg.cls_agnostic_mask else ctx.num_classes + 1
         self.predictor = nn.Conv2d(cfg.conv_dim, out_channels, 1)
         for layer in [*self.convs, self.deconv]:  # detectron2's MSRA fill
+            layer = layer[0] if isinstance(layer, nn.Sequential) else layer
             nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(layer.bias)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
         nn.init.normal_(self.predictor.weight, std=0.001)
         nn.init.zeros_(self.predictor.bias)
 
@@ -117,3 +130,9 @@ class MaskHead(Head):
 
     def output_checks(self) -> dict[str, Check]:
         return {"masks": "binary_mask"}
+
+
+def conv_block(in_channels: int, out_channels: int, norm: str) -> nn.Module:
+    """conv3x3 with bias, or for norm "bn" Sequential(conv3x3 without bias, BatchNorm2d)."""
+    conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=not norm)
+    return nn.Sequential(conv, nn.BatchNorm2d(out_channels)) if norm == "bn" else conv

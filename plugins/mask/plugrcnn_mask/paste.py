@@ -1,16 +1,18 @@
 """Paste M x M mask probabilities into the image at their boxes, all detections at once.
 
-Bilinear resampling is separable, so pasting mask d is two small matrix products:
-``image_d = Wy_d @ mask_d @ Wx_d^T`` where row y of ``Wy_d`` holds the bilinear weights that
-pixel row y takes from the M mask rows (zero outside the box). One batched matmul pastes every
-detection; it runs on the masks' device and needs no per-instance Python loop.
-
-Two conventions, both written as such weight matrices:
+Two conventions, both on the masks' device:
 - ``"aligned"`` (detectron2): pixel centre x + 0.5 sits at mask coordinate
   (x + 0.5 - x1) / (x2 - x1) * M - 0.5; outside the mask, zero (grid_sample, zero padding).
+  Bilinear resampling is separable, so pasting mask d is two small matrix products:
+  ``image_d = Wy_d @ mask_d @ Wx_d^T`` where row y of ``Wy_d`` holds the bilinear weights that
+  pixel row y takes from the M mask rows (zero outside the box); one batched matmul pastes all.
 - ``"torchvision"``: torchvision's paste_masks_in_image: the mask is zero-padded to M + 2, its
   box scaled by (M + 2) / M about the centre and truncated to integers, then resized with
-  F.interpolate(bilinear, align_corners=False) to (x2 - x1 + 1) columns at x1.
+  F.interpolate(bilinear, align_corners=False) to (x2 - x1 + 1) columns at x1. This mode is not
+  a matrix product: it calls the same F.interpolate kernel on the same padded masks, one call
+  per distinct pasted size (h, w) over all detections of that size (at most D calls), so every
+  pasted value is bit-identical to torchvision's (a matrix product rounds differently, ~3e-6,
+  enough to flip pixels at the threshold of a mask a few pixels big).
 
 Shape shorthand:
     D   detections
@@ -23,6 +25,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 
 PasteMode = Literal["aligned", "torchvision"]
 
@@ -45,19 +48,6 @@ def _aligned_weights(lo: torch.Tensor, hi: torch.Tensor, pixels: int, size: int)
     return _tent(coords, size)
 
 
-def _torchvision_weights(start: torch.Tensor, length: torch.Tensor, pixels: int,
-                         size: int) -> torch.Tensor:
-    """(D, P, M) weights of torchvision's paste along one axis: the (M + 2)-cell padded mask
-    resized to `length` (D,) int pixels starting at pixel `start` (D,) int."""
-    offset = torch.arange(pixels, device=start.device)[None] - start[:, None]  # (D, P)
-    inside = (offset >= 0) & (offset < length[:, None])
-    # F.interpolate's source index, in float32 as ATen computes it: scale * (dst + 0.5) - 0.5
-    scale = (size + 2) / length.to(torch.float32)
-    coords = scale[:, None] * (offset.to(torch.float32) + 0.5) - 0.5
-    # padded cell c + 1 is mask cell c; the two zero cells of the padding contribute nothing
-    return _tent(coords - 1.0, size) * inside[..., None]
-
-
 def _torchvision_boxes(boxes: torch.Tensor, size: int) -> torch.Tensor:
     """torchvision's expand_boxes(boxes, (M + 2) / M), truncated to int64, same op order."""
     scale = float(size + 2) / size
@@ -67,6 +57,37 @@ def _torchvision_boxes(boxes: torch.Tensor, size: int) -> torch.Tensor:
     y_c = (boxes[:, 3] + boxes[:, 1]) * 0.5
     expanded = torch.stack([x_c - w_half, y_c - h_half, x_c + w_half, y_c + h_half], dim=1)
     return expanded.to(torch.int64)
+
+
+def _paste_torchvision(masks: torch.Tensor, boxes: torch.Tensor,
+                       image_size: tuple[int, int]) -> torch.Tensor:
+    """torchvision's paste, value for value: masks (D, M, M) at boxes (D, 4) -> (D, H, W).
+
+    One F.interpolate per distinct pasted size (h, w), over every detection of that size; the
+    resized masks are scattered into the image with one indexed write per size.
+    """
+    height, width = image_size
+    count, size = masks.shape[0], masks.shape[-1]
+    out = masks.new_zeros((count, height, width))
+    if count == 0:
+        return out
+    padded = F.pad(masks, (1, 1, 1, 1))                                 # (D, M+2, M+2)
+    ints = _torchvision_boxes(boxes, size)                              # (D, 4) int64
+    lengths = (ints[:, 2:] - ints[:, :2] + 1).clamp(min=1)              # (D, 2) as (w, h)
+    sizes, group = torch.unique(lengths.flip(1), dim=0, return_inverse=True)  # (G, 2) as (h, w)
+    for g, (h, w) in enumerate(sizes.tolist()):
+        members = torch.where(group == g)[0]                            # (k,)
+        resized = F.interpolate(padded[members, None], size=(h, w), mode="bilinear",
+                                align_corners=False)[:, 0]              # (k, h, w)
+        rows = ints[members, 1, None] + torch.arange(h, device=ints.device)  # (k, h)
+        cols = ints[members, 0, None] + torch.arange(w, device=ints.device)  # (k, w)
+        # the part of each pasted mask inside the image: (k, h, 1) & (k, 1, w) -> (k, h, w)
+        inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
+        index = (members[:, None, None].expand(-1, h, w)[inside],
+                 rows[:, :, None].expand(-1, -1, w)[inside],
+                 cols[:, None, :].expand(-1, h, -1)[inside])
+        out.index_put_(index, resized[inside])
+    return out
 
 
 def paste_probabilities(masks: torch.Tensor, boxes: torch.Tensor, image_size: tuple[int, int],
@@ -79,10 +100,7 @@ def paste_probabilities(masks: torch.Tensor, boxes: torch.Tensor, image_size: tu
         rows = _aligned_weights(boxes[:, 1], boxes[:, 3], height, size)  # (D, H, M)
         cols = _aligned_weights(boxes[:, 0], boxes[:, 2], width, size)   # (D, W, M)
     elif mode == "torchvision":
-        ints = _torchvision_boxes(boxes, size)
-        lengths = (ints[:, 2:] - ints[:, :2] + 1).clamp(min=1)          # (D, 2) as (w, h)
-        rows = _torchvision_weights(ints[:, 1], lengths[:, 1], height, size)
-        cols = _torchvision_weights(ints[:, 0], lengths[:, 0], width, size)
+        return _paste_torchvision(masks, boxes, image_size)
     else:
         raise ValueError(f"paste mode must be 'aligned' or 'torchvision', got {mode!r}")
     # (D, H, M) @ (D, M, M) @ (D, M, W) -> (D, H, W)

@@ -6,7 +6,7 @@ from typing import Iterator
 import torch
 
 from plugrcnn.heads import HeadContext, HeadSpec, hookimpl
-from plugrcnn_mask.convert import convert_torchvision_mask
+from plugrcnn_mask.convert import convert_detectron2_mask, convert_torchvision_mask
 from plugrcnn_mask.head import MaskHead, MaskHeadConfig
 
 
@@ -24,6 +24,9 @@ def plugrcnn_register_heads() -> Iterator[HeadSpec]:
 @hookimpl
 def plugrcnn_convert_weights(source: str, arch: str, state_dict: dict[str, torch.Tensor],
                              head_names: tuple[str, ...]) -> dict[str, torch.Tensor] | None:
-    if source != "torchvision" or "mask" not in head_names:
+    if "mask" not in head_names:
         return None
-    return convert_torchvision_mask(state_dict)
+    if source == "detectron2":
+        return convert_detectron2_mask(state_dict)
+    return (convert_torchvision_mask(state_dict, with_norm=arch.endswith("_v2"))
+            if source == "torchvision" else None)

@@ -72,3 +72,44 @@ def test_rle_round_trip_is_json_ready_and_lossless() -> None:
     assert [r["size"] for r in rles] == [[33, 47]] * 5
     assert torch.equal(torch.stack([decode_rle(r) for r in rles]), masks)
     assert encode_masks(masks[:0]) == []
+
+
+def _hard_boxes(count: int, seed: int, height: int, width: int) -> torch.Tensor:
+    """Thin (5-20 px), sub-pixel (< 1 px) and large boxes, a third of them past the image
+    border and clipped to it, as detections are."""
+    gen = torch.Generator().manual_seed(seed)
+    x1 = (torch.rand(count, generator=gen) * 1.2 - 0.1) * width
+    y1 = (torch.rand(count, generator=gen) * 1.2 - 0.1) * height
+    kind = torch.arange(count) % 3
+    w = torch.where(kind == 0, torch.rand(count, generator=gen) * 0.9,
+                    torch.where(kind == 1, 5 + torch.rand(count, generator=gen) * 15,
+                                torch.rand(count, generator=gen) * width))
+    h = torch.where(kind == 1, torch.rand(count, generator=gen) * 0.9,
+                    torch.where(kind == 2, 5 + torch.rand(count, generator=gen) * 15,
+                                torch.rand(count, generator=gen) * height))
+    boxes = torch.stack([x1, y1, x1 + w, y1 + h], 1)
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
+    return boxes
+
+
+@pytest.mark.parametrize("size", [(37, 300), (480, 64), (813, 1201)])
+def test_torchvision_mode_is_bit_identical_on_thin_subpixel_and_border_boxes(size: tuple[int, int]) -> None:
+    """Every pasted value equals torchvision's exactly, so no pixel flips at the threshold."""
+    masks = torch.sigmoid((_smooth_masks(90, 8) - 0.5) * 12)
+    boxes = _hard_boxes(90, 9, *size)
+    sides = torch.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], 1).amin(1)
+    at_border = (boxes[:, :2] == 0).any(1) | (boxes[:, 2] == size[1]) | (boxes[:, 3] == size[0])
+    assert (sides < 1).sum() > 20 and at_border.sum() > 5
+    reference = paste_masks_in_image(masks[:, None], boxes, size)[:, 0]
+    assert torch.equal(paste_probabilities(masks, boxes, size, mode="torchvision"), reference)
+    assert torch.equal(paste_masks(masks, boxes, size, mode="torchvision"), reference >= 0.5)
+
+
+def test_torchvision_mode_pastes_a_subpixel_box_as_one_row() -> None:
+    """torchvision truncates the expanded box to integers: a box 0.4 px high at y = 10.2 pastes
+    into row 10 only (one row, the mask resized to height 1), a full mask fills it."""
+    pasted = paste_masks(torch.ones(1, 28, 28), torch.tensor([[4.0, 10.2, 12.0, 10.6]]), (20, 20),
+                         mode="torchvision")
+    rows = pasted[0].any(1).nonzero().flatten().tolist()
+    assert rows == [10]

@@ -35,6 +35,7 @@ from plugrcnn.heads import (
     PredictContext,
     RoIInput,
     RoIRows,
+    ranged,
 )
 from plugrcnn_mask import build_roi_mask_targets
 
@@ -43,10 +44,10 @@ CONSUMED = "mask.mask_class_logits"
 
 @dataclass
 class MaskIoUHeadConfig:
-    pooler_resolution: int = 14   # must equal model.heads.mask.pooler_resolution (mask is 2x)
-    num_conv: int = 4             # the last one has stride 2: S -> S/2
-    conv_dim: int = 256
-    fc_dim: int = 1024
+    pooler_resolution: int = ranged(14, ge=2, le=64)  # must equal model.heads.mask.pooler_resolution
+    num_conv: int = ranged(4, ge=1, le=16)            # the last one has stride 2: S -> S/2
+    conv_dim: int = ranged(256, ge=1, le=4096)
+    fc_dim: int = ranged(1024, ge=1, le=16384)
     rescore: bool = True          # mask score = detection score x predicted IoU (segm AP, records)
 
 
