@@ -29,6 +29,8 @@ def test_api_trains_predicts_with_a_third_party_head_and_evaluates(tmp_path: Pat
     assert set(one.names) <= set(model.class_names)
     with pytest.raises(AttributeError, match="fields: area"):
         one.masks  # noqa: B018 - the mask head is not enabled
+    with pytest.raises(PlugrcnnError, match=r"\.png.*\.json"):
+        one.save(tmp_path / "picture.jpg")
     records = one.to_coco(image_id=7)
     assert len(records) == len(one) and all(r["image_id"] == 7 and "area_pred" in r for r in records)
     # a batch of one and a batch of several give the same detections for the same image

@@ -65,3 +65,11 @@ def test_show_data_draws_masks_keypoints_and_flips_left_right(tmp_path: Path, ti
     raw = np.asarray(Image.open(tiny_synthetic / "train" / points[0][0]).convert("RGB"))
     plain = np.asarray(Image.open(tmp_path / "plain" / f"{Path(points[0][0]).stem}.png").convert("RGB"))
     assert (raw != plain).any(axis=-1).mean() > 0.02
+
+
+def test_show_data_bad_count_is_one_line_exit_2(tmp_path: Path, tiny_synthetic: Path, capsys) -> None:
+    config = tiny_config(tmp_path, tiny_synthetic, HEADS, extra=f"_base_: {KEYPOINTS}\n")
+    assert main(["show-data", "--config", str(config), "--output", str(tmp_path / "o"), "--count", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--count" in err[0]
+    assert not (tmp_path / "o").exists()  # nothing written before the check
