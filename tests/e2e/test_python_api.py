@@ -48,3 +48,21 @@ def test_load_names_a_missing_weights_file(tmp_path: Path, tiny_synthetic: Path)
     config = tiny_config(tmp_path, tiny_synthetic, HEADS)
     with pytest.raises(PlugrcnnError, match="missing.pth: no such weights file"):
         plugrcnn.load(config, weights=tmp_path / "missing.pth")
+
+
+def test_masks_are_pasted_when_first_read(tmp_path: Path, tiny_synthetic: Path) -> None:
+    heads = "    class: {}\n    box: {}\n    mask: {num_conv: 1, conv_dim: 16}\n"
+    config = tiny_config(tmp_path, tiny_synthetic, heads)
+    model = plugrcnn.load(config, device="cpu", overrides=["model.num_classes=3"])
+    image = sorted((tiny_synthetic / "val").glob("*.png"))[0]
+    result = model(image)
+    assert len(result) > 0 and result._finalize  # nothing pasted yet
+    assert result._raw["pred_masks"].shape[-2:] != (96, 96)  # still the head's low-res masks
+    boxes = result.boxes
+    assert result._finalize  # reading boxes pastes nothing
+    masks = result.masks
+    assert not result._finalize and masks.shape == (len(result), 96, 96) and masks.dtype == torch.bool
+    # the same as the model's own eager output
+    eager = model.predictor([model(image).image])[0]
+    assert torch.equal(eager["pred_masks"].cpu(), masks) and torch.equal(eager["pred_boxes"].cpu(), boxes)
+    assert model.predictor.model.heads["mask"].finalize.__func__ is type(model.predictor.model.heads["mask"]).finalize

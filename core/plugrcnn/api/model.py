@@ -1,10 +1,12 @@
 """`plugrcnn.load(...)`: a model you call on images, and train / evaluate / export like the CLI."""
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 
@@ -93,11 +95,14 @@ class Model:
         results: list[Result] = []
         for start in range(0, len(tensors), batch_size):
             chunk = tensors[start:start + batch_size]
-            for offset, det in enumerate(self.predictor(chunk)):
+            with deferred_finalize(self.predictor.model.heads) as pending:
+                detections = self.predictor(chunk)
+            for offset, det in enumerate(detections):
                 index = start + offset
                 source = str(items[index]) if isinstance(items[index], (str, Path)) else None
-                results.append(Result(chunk[offset], {k: v.cpu() for k, v in det.items()},
-                                      self.predictor, source))
+                steps = [step for step in pending if step[1] is det]
+                results.append(Result(chunk[offset], det, self.predictor, source,
+                                      [(head, scale, size) for head, _, scale, size in steps]))
         return results if batch else results[0]
 
     # -- the CLI's jobs -------------------------------------------------------------------------------
@@ -160,6 +165,25 @@ class Model:
                                                delete_on_verify_failure=False),
                                model, self.device, synthetic_images(size))
         return output
+
+
+@contextlib.contextmanager
+def deferred_finalize(heads: Mapping[str, Any]) -> Iterator[list[tuple[Any, dict, Any, Any]]]:
+    """Record the heads' `finalize` calls instead of running them (a `Result` runs them when a
+    head's field is first read: a caller who reads boxes never pays for pasting masks). Yields the
+    list of (head, detection, scale_xy, original_size), in call order."""
+    pending: list[tuple[Any, dict, Any, Any]] = []
+    for head in heads.values():
+        head.finalize = functools.partial(_record, pending, head)  # instance attribute
+    try:
+        yield pending
+    finally:
+        for head in heads.values():
+            del head.finalize  # the class's method again
+
+
+def _record(pending: list, head: Any, detection: dict, scale_xy: Any, original_size: Any) -> None:
+    pending.append((head, detection, scale_xy, original_size))
 
 
 def _describe(item: Any, index: int) -> str:

@@ -26,24 +26,40 @@ class Result:
     (``result.masks``)."""
 
     def __init__(self, image: torch.Tensor, detection: dict[str, torch.Tensor], predictor: Predictor,
-                 source: str | None = None) -> None:
+                 source: str | None = None, finalize: list[tuple[Any, Any, Any]] | None = None) -> None:
         self.image = image                # uint8 (3, H, W), what was predicted on
-        self.detection = detection        # the model's raw per-image dict (pred_* keys)
         self.source = source              # the file name, when the input was a path
         self._predictor = predictor
+        self._raw = detection             # the model's per-image dict (pred_* keys), on its device
+        self._finalize = list(finalize or [])  # (head, scale_xy, original_size) not run yet
+
+    @property
+    def detection(self) -> dict[str, torch.Tensor]:
+        """Every field, in original-image coordinates, on the CPU. The heads' `finalize` (mask
+        paste, ...) runs here, the first time a head's field is read."""
+        if self._finalize:
+            with torch.inference_mode():  # the model's tensors are inference tensors
+                for head, scale_xy, original_size in self._finalize:
+                    head.finalize(self._raw, scale_xy, original_size)
+            self._finalize = []
+            self._raw = {k: v.cpu() for k, v in self._raw.items()}
+        elif any(v.device.type != "cpu" for v in self._raw.values()):
+            self._raw = {k: v.cpu() for k, v in self._raw.items()}
+        return self._raw
 
     # -- fields -----------------------------------------------------------------------------------
+    # boxes, scores and labels are final when the model returns (no head's finalize needed)
     @property
     def boxes(self) -> torch.Tensor:
-        return self.detection["pred_boxes"]
+        return self._raw["pred_boxes"].cpu()
 
     @property
     def scores(self) -> torch.Tensor:
-        return self.detection["scores"]
+        return self._raw["scores"].cpu()
 
     @property
     def labels(self) -> torch.Tensor:
-        return self.detection["pred_classes"]
+        return self._raw["pred_classes"].cpu()
 
     @property
     def names(self) -> list[str]:
@@ -67,12 +83,13 @@ class Result:
                              f"a head adds its fields when it is enabled in the config)")
 
     def __len__(self) -> int:
-        return int(self.detection["scores"].shape[0])
+        return int(self._raw["scores"].shape[0])
 
     def __repr__(self) -> str:
         where = f" {self.source}" if self.source else ""
+        names = [k[len("pred_"):] if k.startswith("pred_") else k for k in self._raw if k not in _CORE_KEYS]
         return (f"Result({len(self)} detections{where}, image {tuple(self.image.shape[-2:])}, "
-                f"fields: {', '.join(self.fields) or 'none'})")
+                f"fields: {', '.join(names) or 'none'})")
 
     # -- outputs ----------------------------------------------------------------------------------
     def to_coco(self, image_id: Any = None) -> list[dict[str, Any]]:
