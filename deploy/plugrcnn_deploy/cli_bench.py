@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         figures = {"backend": args.backend, "device": str(device), "input": [spec.height, spec.width],
                    "frames": list(frame), "max_detections": spec.max_detections, "fp16": bool(args.fp16),
-                   "iterations": args.iterations, "fps_p50": round(1000.0 / p50, 2), "stages": timer.to_dict()}
+                   "iterations": args.iterations, "fps_p50": float(f"{1000.0 / p50:.4g}"), "stages": timer.to_dict()}
         with atomic_output(args.json) as tmp:
             tmp.write_text(json.dumps(figures, indent=2) + "\n")
     return 0

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         from plugrcnn_deploy.files import atomic_output
 
         figures = {"backend": args.backend, "device": str(device), "input": [spec.height, spec.width],
-                   "frames": report.frames, "seconds": round(report.seconds, 3), "fps": round(report.fps, 2),
+                   "frames": report.frames, "seconds": round(report.seconds, 3), "fps": float(f"{report.fps:.4g}"),
                    "stages": report.timer.to_dict(), **pipeline.notes}
         with atomic_output(args.json) as tmp:
             tmp.write_text(json.dumps(figures, indent=2) + "\n")
