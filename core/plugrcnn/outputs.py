@@ -57,17 +57,14 @@ def prepare_output_dir(path: str | Path) -> Path:
     return path
 
 
-def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
+def replace_atomically(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
     """Call `write(file)` on a temp file next to `path`, then rename it to `path` in one step.
 
-    OSError (disk full, permissions, a folder in the way) becomes a one-line PlugrcnnError; any
-    other exception is re-raised as it is. In both cases the temp file is removed and `path`
-    keeps its earlier content.
+    The temp file is removed on any failure, so `path` keeps its earlier content. A failure whose
+    cause is an OSError (a full disk: torch.save raises ENOSPC, then its zip writer a
+    RuntimeError on close) is raised as one OSError naming `path`; anything else as it is.
     """
     path = Path(path)
-    prepare_output_dir(path.parent)
-    if path.is_dir():
-        raise PlugrcnnError(f"{path}: is a folder; cannot write the output file there")
     tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
     try:
         # os.open rather than mkstemp: the file gets the usual umask permissions, not 0600
@@ -77,20 +74,28 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise PlugrcnnError(f"{path}: cannot write ({os_error_reason(exc)}); any earlier "
-                            f"{path.name} is left as it was") from None
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         cause = os_error_behind(exc)
         if cause is not None:
-            raise PlugrcnnError(f"{path}: cannot write ({os_error_reason(cause)}); any earlier "
-                                f"{path.name} is left as it was") from None
+            raise OSError(cause.errno, cause.strerror or str(cause), str(path)) from None
         raise
     fsync_directory(path.parent)
+
+
+def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
+    """`replace_atomically` for a user-facing output: the folder is made and checked first, and
+    an OSError (disk full, permissions, a folder in the way) becomes a one-line PlugrcnnError."""
+    path = Path(path)
+    prepare_output_dir(path.parent)
+    if path.is_dir():
+        raise PlugrcnnError(f"{path}: is a folder; cannot write the output file there")
+    try:
+        replace_atomically(path, write)
+    except OSError as exc:
+        raise PlugrcnnError(f"{path}: cannot write ({os_error_reason(exc)}); any earlier "
+                            f"{path.name} is left as it was") from None
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

@@ -15,7 +15,6 @@ import contextlib
 import os
 import random
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -25,7 +24,7 @@ import torch
 
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.modeling.torch_files import load_error_reason
-from plugrcnn.outputs import fsync_directory, os_error_behind
+from plugrcnn.outputs import replace_atomically
 
 LAST_CHECKPOINT_FILE = "last_checkpoint"
 FINAL_CHECKPOINT_NAME = "model_final.pth"
@@ -38,28 +37,10 @@ def periodic_checkpoint_name(iteration: int) -> str:
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Call `write(file)` on a temp file next to `path`, then rename it to `path` in one step."""
+    """`write(file)` into a temp file, renamed to `path` in one step (see `replace_atomically`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_name = path.parent / f".{path.name}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
-    # os.open rather than mkstemp: the file gets the usual umask permissions, not 0600.
-    fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        # a full disk: torch.save raises ENOSPC, then its zip writer a RuntimeError on close;
-        # one OSError naming the file instead of that chained pair
-        cause = os_error_behind(exc)
-        if cause is not None:
-            raise OSError(cause.errno, cause.strerror or str(cause), str(path)) from None
-        raise
-    fsync_directory(path.parent)
+    replace_atomically(path, write)
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:

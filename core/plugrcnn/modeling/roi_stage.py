@@ -140,7 +140,7 @@ class RoIStage(nn.Module):
             rows = RoIRows(boxes=torch.cat([r.boxes for r in rois]),
                            classes=torch.cat([r.labels for r in rois]),
                            consumed=self._consumed_in_training(name, wanted, runs))
-            runs[name] = HeadRun(head(x[positions_within(wanted[name], union)], rows), rois)
+            runs[name] = HeadRun(head(_rows_of(x, positions_within(wanted[name], union)), rows), rois)
         return runs
 
     def _training_rows(self, name: str, sampled: list[SampledRoIs], targets: list[ImageTargets],
@@ -171,7 +171,7 @@ class RoIStage(nn.Module):
                     f"head '{name}' trains on RoIs head '{producer}' does not run on, so it cannot "
                     f"read its outputs there; give '{name}' train_rois = \"consumed\"")
             index = positions_within(wanted[name], wanted[producer])
-            aligned[producer] = {k: v[index] for k, v in runs[producer].outputs.items()}
+            aligned[producer] = {k: _rows_of(v, index) for k, v in runs[producer].outputs.items()}
         return self.runner.consumed(name, aligned)
 
     # -- inference ----------------------------------------------------------------------------
@@ -232,6 +232,12 @@ def positions_within(subset: list[Tensor], superset: list[Tensor]) -> Tensor:
     if not index:
         return torch.zeros(0, dtype=torch.long)
     return torch.cat(index)
+
+
+def _rows_of(x: Tensor, index: Tensor) -> Tensor:
+    """x[index]; when `index` is every row in order (a subset as large as its superset), x itself:
+    no copy of the group's features for each head that reads all of them (class and box)."""
+    return x if index.numel() == x.shape[0] else x[index.to(x.device)]
 
 
 def _select(rois: SampledRoIs, mask: Tensor) -> SampledRoIs:
