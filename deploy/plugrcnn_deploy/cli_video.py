@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from plugrcnn.errors import PlugrcnnError
+from plugrcnn.inference.draw_detections import DetectionDrawer
 from plugrcnn_deploy.cli_common import (add_model_arguments, add_runtime_arguments, add_size_arguments,
                                         default_size, detections, load_model, runtime_options, size_of,
                                         unit_interval)
-from plugrcnn_deploy.draw import DetectionDrawer
 from plugrcnn_deploy.runtimes import BACKENDS, load_runtime
 from plugrcnn_deploy.video import VideoPipeline, open_video
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import torch
 from torch import Tensor
 
 from plugrcnn.heads.base import Head
-from plugrcnn.modeling.preprocess import rescale_boxes
+from plugrcnn.modeling.finalize import finalize_detection
 from plugrcnn_deploy.frames import Letterbox
 from plugrcnn_deploy.spec import DeploySpec
 
@@ -35,12 +34,6 @@ class DetectionDecoder:
         for name in self.heads:
             for key, output in self.head_outputs[name].items():
                 det[f"pred_{key}"] = raw[output][i, :count]
-        det["pred_boxes"], scale = rescale_boxes(det["pred_boxes"], box.resized_size, box.original_size)
-        for head in self.heads.values():
-            head.finalize(det, scale, box.original_size)
-        height, width = box.original_size
-        if box.resized_size != self.canvas:  # a letterboxed box may reach into the padding
-            boxes = det["pred_boxes"]
-            det["pred_boxes"] = torch.stack([boxes[:, 0].clamp(0, width), boxes[:, 1].clamp(0, height),
-                                             boxes[:, 2].clamp(0, width), boxes[:, 3].clamp(0, height)], 1)
-        return det
+        # a letterboxed box may reach into the padding around the resized frame
+        return finalize_detection(det, self.heads.values(), box.resized_size, box.original_size,
+                                  clip_boxes=box.resized_size != self.canvas)

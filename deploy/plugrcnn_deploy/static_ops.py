@@ -119,7 +119,7 @@ def pool_static(pooler: MultiLevelRoIAlign, features: Sequence[Tensor], boxes: T
     # (N,) -> (N, R) -> (N*R, 1): the image of every box, image-major like `flat`
     image_idx = torch.arange(n, device=boxes.device, dtype=flat.dtype)[:, None].expand(n, r).reshape(n * r, 1)
     levels = assign_boxes_to_levels(flat, pooler.min_level, pooler.max_level, pooler.canonical_box_size,
-                                    pooler.canonical_level, pooler.eps, pooler.eps_inside_log)
+                                    pooler.canonical_level, pooler.eps)
     empty = torch.zeros_like(flat)
     pooled: Tensor | None = None
     for level, (feature, scale) in enumerate(zip(features, pooler.scales)):

@@ -37,7 +37,7 @@ import torch
 from tqdm import tqdm
 
 from plugrcnn.errors import PlugrcnnError
-from plugrcnn_deploy.draw import DetectionDrawer
+from plugrcnn.inference.draw_detections import DetectionDrawer
 from plugrcnn_deploy.files import atomic_output
 from plugrcnn_deploy.runtimes.base import Runtime
 from plugrcnn_deploy.stats import StageTimer

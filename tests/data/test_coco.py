@@ -13,8 +13,7 @@ import torch
 from PIL import Image
 from pycocotools.coco import COCO
 
-from plugrcnn.data.coco import CocoDataset, DatasetWarning, KeypointMetadata, infer_flip_pairs
-from plugrcnn.data.collate import collate_samples
+from plugrcnn.data.coco import CocoDataset, DatasetWarning
 from plugrcnn.errors import PlugrcnnError
 
 
@@ -34,7 +33,7 @@ def test_category_ids_map_to_contiguous_labels_and_back(synthetic: dict[str, Any
     assert dataset.label_to_category_id == {1: 1, 2: 3, 3: 7, 4: 9}
     assert dataset.category_names == {1: "circle", 2: "rectangle", 3: "triangle", 4: "figure"}
     assert dataset.num_classes == 4
-    assert list(dataset.keypoint_metadata) == [4]
+    assert [cid for cid, category in dataset.categories.items() if category.get("keypoints")] == [9]
     for annotation in _all_annotations(dataset):
         assert dataset.label_to_category_id[annotation["label"]] == annotation["category_id"]
 
@@ -95,25 +94,14 @@ def test_crowd_is_kept_but_training_drops_images_without_usable_annotations(
     assert sum(training.skipped.values()) == 0
 
 
-def test_keypoint_metadata_and_flip_pair_inference(coco_content) -> None:
-    with pytest.warns(DatasetWarning):  # no image file exists: all skipped
-        dataset = CocoDataset(coco_content, "unused", training=False)
-    assert dataset.keypoint_metadata == {
-        1: KeypointMetadata(names=("head", "left_foot", "right_foot"),
-                            skeleton=((1, 2), (1, 3)),
-                            flip_pairs=(("left_foot", "right_foot"),))}
-    assert infer_flip_pairs(["left_eye", "nose", "right_eye", "left_ear"]) == (
-        ("left_eye", "right_eye"),)
-
-
 def test_merged_instances_and_keypoints_equal_the_single_file(
         synthetic: dict[str, Any], synthetic_split: dict[str, Any]) -> None:
     single = _dataset(synthetic, training=True)
     merged = _dataset(synthetic_split, training=True)
     assert synthetic_split["splits"]["train"]["person_keypoints"] is not None
     assert merged.image_ids == single.image_ids
-    assert merged.keypoint_metadata == single.keypoint_metadata
-    assert merged.keypoint_metadata[4].flip_pairs[0] == ("left_elbow", "right_elbow")
+    assert merged.categories == single.categories
+    assert merged.categories[9]["flip_pairs"][0] == ["left_elbow", "right_elbow"]
     merged_annotations = _all_annotations(merged)
     assert merged_annotations == _all_annotations(single)
     assert any("keypoints" in a for a in merged_annotations)
@@ -143,7 +131,7 @@ def test_merge_adds_keypoint_only_annotations_and_counts_conflicts(
     assert messages[-1].endswith("skipped 1 annotation(s): merge_conflict=1; fix the data to "
                                  "use them")
     assert dataset.skipped["merge_conflict"] == 1 and dataset.skipped_ids["merge_conflict"] == [100]
-    assert dataset.keypoint_metadata[1].names == ("a", "b", "c")
+    assert dataset.categories[2]["keypoints"] == ["a", "b", "c"]
     attached = dataset.annotations_of(10)[1]
     assert attached["keypoints"] == [1, 1, 2] * 3 and attached["bbox"] == [10, 1, 6, 12]
     added = [a for a in dataset.annotations_of(11) if a["id"] == 200][0]
@@ -176,11 +164,3 @@ def test_ground_truth_dict_loads_in_pycocotools(synthetic: dict[str, Any]) -> No
     assert sorted(ground_truth.getImgIds()) == dataset.image_ids
     assert len(ground_truth.getAnnIds()) == len(_all_annotations(dataset))
     assert not any("label" in a or "box" in a for a in ground_truth.dataset["annotations"])
-
-
-def test_collate_keeps_images_as_a_list(synthetic: dict[str, Any]) -> None:
-    dataset = _dataset(synthetic, split="val", training=False)
-    images, targets = collate_samples([dataset[0], dataset[2]])
-    assert [im.shape for im in images] == [(3, 96, 96), (3, 96, 96)]
-    assert [t["image_id"] for t in targets] == [7, 9]
-    assert "image" not in targets[0] and "annotations" in targets[0]

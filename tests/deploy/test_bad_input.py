@@ -119,7 +119,7 @@ def test_a_video_that_opens_but_decodes_no_frame(deployed: Deployed, tmp_path: P
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from plugrcnn.errors import PlugrcnnError
     from plugrcnn_deploy import video as video_module
-    from plugrcnn_deploy.draw import DetectionDrawer
+    from plugrcnn.inference.draw_detections import DetectionDrawer
     from plugrcnn_deploy.runtimes import load_runtime
 
     monkeypatch.setattr(video_module, "open_video", lambda path: (_FakeCapture(0), 10.0, 0))
@@ -133,7 +133,7 @@ def test_a_video_that_opens_but_decodes_no_frame(deployed: Deployed, tmp_path: P
 def test_a_failure_mid_video_leaves_no_output(deployed: Deployed, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from plugrcnn_deploy import video as video_module
-    from plugrcnn_deploy.draw import DetectionDrawer
+    from plugrcnn.inference.draw_detections import DetectionDrawer
     from plugrcnn_deploy.runtimes import load_runtime
 
     monkeypatch.setattr(video_module, "open_video", lambda path: (_FakeCapture(5), 10.0, 5))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,35 +42,7 @@ from plugrcnn.data.coco_json import (
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.inference.images import DEFAULT_MAX_IMAGE_PIXELS, read_header, read_image
 
-__all__ = ["CocoDataset", "DatasetWarning", "KeypointMetadata", "load_coco_json",
-           "infer_flip_pairs"]
-
-
-@dataclass(frozen=True)
-class KeypointMetadata:
-    """Keypoint names of one category, its skeleton (1-based pairs) and its left/right pairs."""
-
-    names: tuple[str, ...]
-    skeleton: tuple[tuple[int, int], ...]
-    flip_pairs: tuple[tuple[str, str], ...]
-
-
-def infer_flip_pairs(names: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """Pairs ("left_x", "right_x") for every left_* name whose right_* partner exists."""
-    present = set(names)
-    return tuple((name, "right_" + name[len("left_"):]) for name in names
-                 if name.startswith("left_") and "right_" + name[len("left_"):] in present)
-
-
-def _keypoint_metadata(category: dict[str, Any]) -> KeypointMetadata:
-    names = tuple(category["keypoints"])
-    flip_pairs = category.get("flip_pairs")
-    return KeypointMetadata(
-        names=names,
-        skeleton=tuple((int(a), int(b)) for a, b in category.get("skeleton") or ()),
-        flip_pairs=(tuple((str(a), str(b)) for a, b in flip_pairs) if flip_pairs is not None
-                    else infer_flip_pairs(names)),
-    )
+__all__ = ["CocoDataset", "DatasetWarning", "load_coco_json"]
 
 
 class CocoDataset(Dataset):
@@ -165,9 +136,6 @@ class CocoDataset(Dataset):
                                      self.category_id_to_label.items()}
         self.category_names = {label: self.categories[cid]["name"]
                                for label, cid in self.label_to_category_id.items()}
-        self.keypoint_metadata = {label: _keypoint_metadata(self.categories[cid])
-                                  for label, cid in self.label_to_category_id.items()
-                                  if self.categories[cid].get("keypoints")}
 
     @property
     def num_classes(self) -> int:

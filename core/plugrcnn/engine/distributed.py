@@ -109,7 +109,3 @@ def wrap_model_for_ddp(model: nn.Module, device: torch.device,
         if device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=device_ids,
                                    find_unused_parameters=find_unused_parameters)
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, DistributedDataParallel) else model

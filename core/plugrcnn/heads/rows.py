@@ -51,9 +51,3 @@ class PredictContext:
         model runs with False and may use an exact, data-dependent variant of the same function.
     """
     static: bool = False
-
-
-def empty_rows(device: torch.device | str = "cpu") -> RoIRows:
-    return RoIRows(boxes=torch.zeros((0, 4), device=device),
-                   classes=torch.zeros((0,), dtype=torch.int64, device=device),
-                   scores=torch.zeros((0,), device=device))

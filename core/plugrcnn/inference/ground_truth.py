@@ -8,6 +8,7 @@ import torch
 from torchvision.utils import draw_bounding_boxes
 
 from plugrcnn.heads.targets import ImageTargets
+from plugrcnn.inference.draw_detections import draw_detections, select_rows
 
 CROWD_COLOR = (160, 160, 160)
 
@@ -23,8 +24,7 @@ def ground_truth_detection(heads: dict[str, Any], targets: ImageTargets, height:
     for name, head in heads.items():
         if name in targets.heads:
             detection.update(head.ground_truth_fields(targets.heads[name], height, width))
-    # every per-instance field has the GT instances on its first axis
-    return {k: v[keep] if v.dim() and v.shape[0] == count else v for k, v in detection.items()}
+    return select_rows(detection, keep)
 
 
 def draw_ground_truth(heads: dict[str, Any], image: torch.Tensor, targets: ImageTargets) -> torch.Tensor:
@@ -32,9 +32,7 @@ def draw_ground_truth(heads: dict[str, Any], image: torch.Tensor, targets: Image
     crowd regions as grey filled boxes marked "crowd"."""
     height, width = int(image.shape[-2]), int(image.shape[-1])
     detection = ground_truth_detection(heads, targets, height, width)
-    image = image.cpu()
-    for head in sorted(heads.values(), key=lambda h: h.draw_order):
-        image = head.draw(image, detection)
+    image = draw_detections(heads.values(), image.cpu(), detection)
     crowd = targets.gt_boxes[targets.gt_crowd]
     if len(crowd):
         image = draw_bounding_boxes(image, crowd, labels=["crowd"] * len(crowd), colors=CROWD_COLOR,

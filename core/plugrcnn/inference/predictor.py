@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from plugrcnn.config.schema import Config
+from plugrcnn.inference.draw_detections import draw_detections, keep_confident
 from plugrcnn.modeling.build import BuiltModel, build_model, resolve_device
 from plugrcnn.modeling.weights import load_model_weights
 
@@ -62,12 +63,5 @@ class Predictor:
              score_thresh: float = 0.5) -> torch.Tensor:
         """Each head draws the detections scoring at least `score_thresh`, lowest `draw_order`
         first (masks under boxes)."""
-        keep = detection["scores"] >= score_thresh
-        count = len(keep)
-        # every per-detection field has the detections on its first axis
-        shown = {k: (v[keep] if v.dim() and v.shape[0] == count else v).detach().cpu()
-                 for k, v in detection.items()}
-        image = image.cpu()
-        for head in sorted(self.model.heads.values(), key=lambda h: h.draw_order):
-            image = head.draw(image, shown)
-        return image
+        shown = {k: v.detach().cpu() for k, v in keep_confident(detection, score_thresh).items()}
+        return draw_detections(self.model.heads.values(), image.cpu(), shown)

@@ -21,7 +21,8 @@ from plugrcnn.modeling.anchors import AnchorGenerator
 from plugrcnn.modeling.backbone import ResNetFPN
 from plugrcnn.modeling.box_coder import BoxCoder
 from plugrcnn.modeling.matcher import Matcher
-from plugrcnn.modeling.preprocess import Preprocessor, rescale_boxes
+from plugrcnn.modeling.finalize import finalize_detection
+from plugrcnn.modeling.preprocess import Preprocessor
 from plugrcnn.modeling.roi_stage import HeadRun, RoIStage
 from plugrcnn.modeling.rpn import RPN, RPNHead
 
@@ -92,7 +93,5 @@ class TwoStageDetector(nn.Module):
         proposals, _ = self.rpn(features, batch.image_sizes, tuple(batch.tensor.shape[-2:]))
         detections = self.roi_stage.forward_infer(features[:4], proposals, batch.image_sizes)
         for det, size, original in zip(detections, batch.image_sizes, batch.original_sizes):
-            det["pred_boxes"], scale = rescale_boxes(det["pred_boxes"], size, original)
-            for head in self.heads.values():
-                head.finalize(det, scale, original)
+            finalize_detection(det, self.heads.values(), size, original)
         return detections

@@ -9,8 +9,8 @@ Shape shorthand:
 Level assignment is eq. 1 of the FPN paper (Lin et al., 2017):
     level = floor(canonical_level + log2(sqrt(box area) / canonical_box_size))
 with a small eps so that boxes exactly on a boundary (224 px -> level 4) are not pushed down by
-rounding. torchvision adds eps after log2 (the default here, bit-exact with torchvision);
-detectron2 adds it inside log2 (eps_inside_log=True, eps=1e-8).
+rounding. The eps is added after log2, in torchvision's operation order (bit-exact with it);
+detectron2 adds it inside log2, which differs only for boxes within ~1e-7 of a boundary.
 """
 from __future__ import annotations
 
@@ -31,16 +31,12 @@ def assign_boxes_to_levels(
     canonical_box_size: int = 224,
     canonical_level: int = 4,
     eps: float = 1e-6,
-    eps_inside_log: bool = False,
 ) -> Tensor:
     """Pyramid level index (R,) int64 of each box (R, 4), counted from min_level (= 0)."""
     box_sizes = torch.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
-    if eps_inside_log:
-        levels = torch.floor(canonical_level + torch.log2(box_sizes / canonical_box_size + eps))
-    else:
-        # Same operation order as torchvision's LevelMapper, for identical rounding.
-        eps_t = torch.tensor(eps, dtype=box_sizes.dtype, device=box_sizes.device)
-        levels = torch.floor(canonical_level + torch.log2(box_sizes / canonical_box_size) + eps_t)
+    # Same operation order as torchvision's LevelMapper, for identical rounding.
+    eps_t = torch.tensor(eps, dtype=box_sizes.dtype, device=box_sizes.device)
+    levels = torch.floor(canonical_level + torch.log2(box_sizes / canonical_box_size) + eps_t)
     levels = torch.clamp(levels, min=min_level, max=max_level)
     return levels.to(torch.int64) - min_level
 
@@ -62,7 +58,7 @@ class MultiLevelRoIAlign(nn.Module):
         scales: feature-map size / image size of each level, finest first, e.g. [1/4, ..., 1/32].
         sampling_ratio: bilinear samples per bin side (0 = adaptive).
         aligned: shift boxes by -0.5 px so pixel centres line up (detectron2); False = torchvision.
-        canonical_box_size, canonical_level, eps, eps_inside_log: see assign_boxes_to_levels.
+        canonical_box_size, canonical_level, eps: see assign_boxes_to_levels.
     """
 
     def __init__(
@@ -75,7 +71,6 @@ class MultiLevelRoIAlign(nn.Module):
         canonical_box_size: int = 224,
         canonical_level: int = 4,
         eps: float = 1e-6,
-        eps_inside_log: bool = False,
     ) -> None:
         super().__init__()
         levels = [-math.log2(s) for s in scales]
@@ -92,7 +87,6 @@ class MultiLevelRoIAlign(nn.Module):
         self.canonical_box_size = canonical_box_size
         self.canonical_level = canonical_level
         self.eps = eps
-        self.eps_inside_log = eps_inside_log
 
     def forward(self, features: Sequence[Tensor], boxes: Sequence[Tensor]) -> Tensor:
         """features: one (N, C, Hl, Wl) per level; boxes: (Ri, 4) per image -> (R, C, P, P)."""
@@ -103,7 +97,7 @@ class MultiLevelRoIAlign(nn.Module):
         rois = boxes_to_rois(boxes)
         levels = assign_boxes_to_levels(
             rois[:, 1:], self.min_level, self.max_level, self.canonical_box_size,
-            self.canonical_level, self.eps, self.eps_inside_log,
+            self.canonical_level, self.eps,
         )
         first = features[0]
         pooled = torch.zeros(
