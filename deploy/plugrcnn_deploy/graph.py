@@ -34,7 +34,7 @@ from plugrcnn.heads.rows import PredictContext, RoIRows
 from plugrcnn.heads.spec import RoIInput
 from plugrcnn.modeling.detector import TwoStageDetector
 from plugrcnn.modeling.poolers import MultiLevelRoIAlign
-from plugrcnn.modeling.roi_stage import HeadRunner, RoIStage
+from plugrcnn.modeling.roi_stage import HeadRunner, RoIStage, group_features
 from plugrcnn_deploy.detections_static import StaticDetections
 from plugrcnn_deploy.proposals import StaticProposals
 from plugrcnn_deploy.spec import CORE_OUTPUTS, DeploySpec
@@ -80,6 +80,7 @@ class StaticRoIHeads(nn.Module):
         # Python source, and a head may be called `class`
         self.head_modules = nn.ModuleDict({_module_key(n): h for n, h in roi_stage.heads.items()})
         self.trunk_modules = nn.ModuleDict({_module_key(n): t for n, t in roi_stage.trunks.items()})
+        self.trunk_names = list(roi_stage.trunks.keys())
         self.poolers: dict[str, MultiLevelRoIAlign] = dict(roi_stage.poolers.items())  # no weights
         self.head_names = list(roi_stage.heads.keys())  # dependency order, as the core runs them
         self.consumes = dict(roi_stage.consumes)
@@ -128,15 +129,14 @@ class StaticRoIHeads(nn.Module):
         return outputs
 
     def _pooler_on(self, features: list[Tensor], boxes: Tensor) -> Callable[[RoIInput], Tensor]:
-        """RoIInput -> the group's features on `boxes` (N, R, 4), as the core's `pool_group`."""
-        def pool(roi_input: RoIInput) -> Tensor:
-            if roi_input.trunk:
-                trunk = self.trunk_modules[_module_key(roi_input.trunk)]
-                x = pool_static(self.poolers[str(trunk.resolution)], features, boxes)
-                return trunk(x.half() if self.fp16 else x)
-            x = pool_static(self.poolers[str(roi_input.resolution)], features, boxes)
+        """RoIInput -> the group's features on `boxes` (N, R, 4): the core's `group_features`
+        with static pooling (half precision for an fp16 graph)."""
+        trunks = {name: self.trunk_modules[_module_key(name)] for name in self.trunk_names}
+
+        def pool_on_boxes(pooler: MultiLevelRoIAlign) -> Tensor:
+            x = pool_static(pooler, features, boxes)
             return x.half() if self.fp16 else x
-        return pool
+        return lambda roi_input: group_features(roi_input, self.poolers, trunks, pool_on_boxes)
 
     @staticmethod
     def _named(name: str, fields: dict[str, Tensor], n: int, k: int) -> dict[str, Tensor]:

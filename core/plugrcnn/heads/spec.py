@@ -65,6 +65,3 @@ class HeadSpec:
     requires: tuple[str, ...] = ()
     consumes: tuple[str, ...] = ()
     description: str = ""
-
-    def consumed_heads(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(ref.split(".", 1)[0] for ref in self.consumes))

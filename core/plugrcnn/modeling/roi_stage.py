@@ -11,7 +11,7 @@ Shape shorthand: R RoIs (all images), C channels, S pooler resolution, D detecti
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import torch
@@ -74,6 +74,17 @@ class HeadRunner:
         return found
 
 
+def group_features(roi_input: RoIInput, poolers: Mapping[str, MultiLevelRoIAlign],
+                   trunks: Mapping[str, nn.Module], pool: Callable[[MultiLevelRoIAlign], Tensor]) -> Tensor:
+    """The features every head of the group `roi_input` reads: `pool(pooler)` with the pooler
+    (keyed by str(resolution)) at the group's resolution, or at its trunk's, then that trunk.
+    The eager stage and the deploy graph both call it, each with its own `pool`."""
+    if roi_input.trunk:
+        trunk = trunks[roi_input.trunk]
+        return trunk(pool(poolers[str(trunk.resolution)]))
+    return pool(poolers[str(roi_input.resolution)])
+
+
 class RoIStage(nn.Module):
     def __init__(self, cfg: ModelConfig, heads: dict[str, Head], trunks: dict[str, nn.Module],
                  scales: list[float], consumes: dict[str, tuple[str, ...]] | None = None) -> None:
@@ -103,10 +114,7 @@ class RoIStage(nn.Module):
     # -- features -----------------------------------------------------------------------------
     def pool_group(self, roi_input: RoIInput, pool: Callable[[MultiLevelRoIAlign], Tensor]) -> Tensor:
         """The features of one group: `pool(pooler)` at the group's resolution, then its trunk."""
-        if roi_input.trunk:
-            trunk = self.trunks[roi_input.trunk]
-            return trunk(pool(self.poolers[str(trunk.resolution)]))
-        return pool(self.poolers[str(roi_input.resolution)])
+        return group_features(roi_input, self.poolers, self.trunks, pool)
 
     @property
     def runner(self) -> HeadRunner:
