@@ -17,13 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from plugrcnn.progress import progress
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.modeling.detector import TwoStageDetector
-from plugrcnn_deploy.frames import letterbox, mean_fill
-from plugrcnn_deploy.graph import DeployGraph
-from plugrcnn_deploy.spec import DeploySpec
+from plugrcnn.progress import progress
+from plugrcnn_deploy.formats.spec import DeploySpec
+from plugrcnn_deploy.graph.deploy_graph import DeployGraph
 from plugrcnn_deploy.verify import FP16_LIMITS, FP32_LIMITS, Comparison, compare_image, field_checks, judge
+from plugrcnn_deploy.video.frames import letterbox, mean_fill
 
 FORMATS = ("onnx", "tensorrt", "aoti")
 BACKEND_OF_FORMAT = {"onnx": "onnxruntime", "tensorrt": "tensorrt", "aoti": "aoti"}
@@ -48,7 +48,7 @@ def export_model(model: TwoStageDetector, spec: DeploySpec, fmt: str, output: Pa
                  config: Any = None, pm: Any = None, opset: int = 17,
                  engine_cache: Path | None = None) -> DeploySpec:
     """Write `model` as `fmt` to `output`; returns the spec stored in the file."""
-    from plugrcnn_deploy.onnx_export import export_onnx
+    from plugrcnn_deploy.formats.onnx_export import export_onnx
 
     if fmt not in FORMATS:
         raise PlugrcnnError(f"export: unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
@@ -56,10 +56,10 @@ def export_model(model: TwoStageDetector, spec: DeploySpec, fmt: str, output: Pa
     if fmt == "onnx":
         return export_onnx(build_graph(model, spec), output, config=config, pm=pm, opset=opset)
     if fmt == "aoti":
-        from plugrcnn_deploy.aoti import export_aoti
+        from plugrcnn_deploy.formats.aoti import export_aoti
 
         return export_aoti(build_graph(model, spec), output)
-    from plugrcnn_deploy.tensorrt_build import build_engine, import_tensorrt
+    from plugrcnn_deploy.formats.tensorrt_build import build_engine, import_tensorrt
 
     import_tensorrt()  # fail before the export work when TensorRT is missing
     if device.type != "cuda":

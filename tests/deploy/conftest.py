@@ -8,7 +8,7 @@ from plugrcnn.config import load_config
 from plugrcnn.modeling.build import build_model
 from plugrcnn.modeling.detector import TwoStageDetector
 from plugrcnn_deploy.export import export_model
-from plugrcnn_deploy.spec import DeploySpec
+from plugrcnn_deploy.formats.spec import DeploySpec
 
 # the third-party test head (tests/plugins/area_head) plus the built-in instance heads present
 OPTIONAL_HEADS = ["area", "mask", "keypoint"]

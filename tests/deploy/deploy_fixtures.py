@@ -18,7 +18,7 @@ from plugrcnn.config import load_config
 from plugrcnn.modeling.build import build_model
 from plugrcnn.modeling.detector import TwoStageDetector
 from plugrcnn.plugins.manager import installed_head_entry_points
-from plugrcnn_deploy.spec import DeploySpec
+from plugrcnn_deploy.formats.spec import DeploySpec
 from tv_fixtures import randomize_norm_statistics  # tests/parity, on sys.path via tests/conftest.py
 
 HEIGHT, WIDTH = 256, 320

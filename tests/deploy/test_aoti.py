@@ -12,8 +12,8 @@ import torch
 
 from deploy_fixtures import HEIGHT, WIDTH, Deployed, make_images
 from plugrcnn_deploy.export import export_model
+from plugrcnn_deploy.formats.spec import DeploySpec
 from plugrcnn_deploy.runtimes import load_runtime
-from plugrcnn_deploy.spec import DeploySpec
 from plugrcnn_deploy.verify import FP32_LIMITS, Comparison, compare_image, field_checks, judge
 
 

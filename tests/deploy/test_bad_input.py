@@ -118,9 +118,9 @@ class _FakeCapture:
 def test_a_video_that_opens_but_decodes_no_frame(deployed: Deployed, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from plugrcnn.errors import PlugrcnnError
-    from plugrcnn_deploy import video as video_module
     from plugrcnn.inference.draw_detections import DetectionDrawer
     from plugrcnn_deploy.runtimes import load_runtime
+    from plugrcnn_deploy.video import pipeline as video_module
 
     monkeypatch.setattr(video_module, "open_video", lambda path: (_FakeCapture(0), 10.0, 0))
     runtime = load_runtime("onnxruntime", deployed.model, model_path=deployed.onnx, device=torch.device("cpu"))
@@ -132,9 +132,9 @@ def test_a_video_that_opens_but_decodes_no_frame(deployed: Deployed, tmp_path: P
 
 def test_a_failure_mid_video_leaves_no_output(deployed: Deployed, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from plugrcnn_deploy import video as video_module
     from plugrcnn.inference.draw_detections import DetectionDrawer
     from plugrcnn_deploy.runtimes import load_runtime
+    from plugrcnn_deploy.video import pipeline as video_module
 
     monkeypatch.setattr(video_module, "open_video", lambda path: (_FakeCapture(5), 10.0, 5))
     runtime = load_runtime("onnxruntime", deployed.model, model_path=deployed.onnx, device=torch.device("cpu"))

@@ -13,7 +13,7 @@ from plugrcnn.cli import main
 from plugrcnn.inference.tensor_draw import draw_boxes_on_tensor, draw_keypoints_on_tensor
 from plugrcnn_deploy.export import verify_export
 from plugrcnn_deploy.runtimes import load_runtime
-from plugrcnn_deploy.stats import StageTimer
+from plugrcnn_deploy.video.stats import StageTimer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; none here")
 CUDA = torch.device("cuda")  # index-less on purpose

@@ -12,7 +12,7 @@ import torch
 from deploy_fixtures import Deployed
 from plugrcnn.cli import main
 from plugrcnn.errors import PlugrcnnError
-from plugrcnn_deploy import cli_export
+from plugrcnn_deploy.cli import export as cli_export
 from plugrcnn_deploy.export import VerifyReport
 from plugrcnn_deploy.verify import Comparison
 

@@ -10,9 +10,9 @@ import torch
 from deploy_fixtures import HEIGHT, WIDTH, Deployed, make_images
 from plugrcnn.modeling.detector import TwoStageDetector
 from plugrcnn_deploy.export import verify_export
+from plugrcnn_deploy.formats.tensorrt_ops import tensorrt_op_problems
+from plugrcnn_deploy.graph.onnx_static import static_problems
 from plugrcnn_deploy.runtimes import load_runtime
-from plugrcnn_deploy.onnx_static import static_problems
-from plugrcnn_deploy.tensorrt_ops import tensorrt_op_problems
 from plugrcnn_deploy.verify import FP32_LIMITS, Comparison, compare_image, field_checks, judge
 
 

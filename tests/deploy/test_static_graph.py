@@ -14,12 +14,12 @@ from torchvision.ops import batched_nms, box_iou
 from deploy_fixtures import HEIGHT, WIDTH, Deployed, make_images
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.modeling.poolers import MultiLevelRoIAlign
-from plugrcnn_deploy.frames import letterbox, letterbox_size, mean_fill
-from plugrcnn_deploy.graph import DeployGraph
-from plugrcnn_deploy.spec import DeploySpec
-from plugrcnn_deploy.static_ops import MASKED_SCORE, nms_rounds_needed, pool_static, static_nms_keep
-from plugrcnn_deploy.onnx_static import static_problems
-from plugrcnn_deploy.tensorrt_ops import tensorrt_op_problems
+from plugrcnn_deploy.formats.spec import DeploySpec
+from plugrcnn_deploy.formats.tensorrt_ops import tensorrt_op_problems
+from plugrcnn_deploy.graph.deploy_graph import DeployGraph
+from plugrcnn_deploy.graph.onnx_static import static_problems
+from plugrcnn_deploy.graph.static_ops import MASKED_SCORE, nms_rounds_needed, pool_static, static_nms_keep
+from plugrcnn_deploy.video.frames import letterbox, letterbox_size, mean_fill
 
 
 def _random_boxes(gen: torch.Generator, n: int, size: float = 200.0) -> torch.Tensor:

@@ -22,9 +22,9 @@ except ImportError as exc:  # the development machines have neither TensorRT nor
 from deploy_fixtures import HEIGHT, WIDTH, Deployed, make_images
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn_deploy.export import export_model, verify_export
+from plugrcnn_deploy.formats.spec import DeploySpec
+from plugrcnn_deploy.formats.tensorrt_build import read_engine_file, sidecar_path, write_engine_file
 from plugrcnn_deploy.runtimes import load_runtime
-from plugrcnn_deploy.spec import DeploySpec
-from plugrcnn_deploy.tensorrt_build import read_engine_file, sidecar_path, write_engine_file
 
 pytestmark = [
     pytest.mark.skipif(bool(TENSORRT_ERROR), reason=TENSORRT_ERROR or "-"),

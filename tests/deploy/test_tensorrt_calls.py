@@ -13,11 +13,11 @@ import torch
 from deploy_fixtures import Deployed, make_images
 from fake_tensorrt import call_names, make_fake_tensorrt
 from plugrcnn.errors import PlugrcnnError
-from plugrcnn_deploy import tensorrt_build
 from plugrcnn_deploy.export import tf32_disabled, verify_export
+from plugrcnn_deploy.formats import tensorrt_build
+from plugrcnn_deploy.formats.tensorrt_build import build_engine, deserialize_engine, read_engine_file, sidecar_path
 from plugrcnn_deploy.runtimes import load_runtime
 from plugrcnn_deploy.runtimes.tensorrt_rt import cuda_device
-from plugrcnn_deploy.tensorrt_build import build_engine, deserialize_engine, read_engine_file, sidecar_path
 
 GPU = {"name": "Fake GPU", "compute_capability": "9.0"}
 

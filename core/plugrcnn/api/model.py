@@ -145,10 +145,10 @@ class Model:
         """`plugrcnn export`: a fixed-size graph of this model (onnx | tensorrt | aoti); with
         `verify`, compared with PyTorch on synthetic images (an error if it differs; the file is
         kept for inspection, as the CLI keeps it)."""
-        from plugrcnn_deploy import cli_export
-        from plugrcnn_deploy.cli_common import check_model_input, default_size
+        from plugrcnn_deploy.cli import export as cli_export
+        from plugrcnn_deploy.cli.common import check_model_input, default_size
         from plugrcnn_deploy.export import export_model, synthetic_images
-        from plugrcnn_deploy.spec import DeploySpec
+        from plugrcnn_deploy.formats.spec import DeploySpec
 
         if (height is None) != (width is None):
             raise PlugrcnnError("export: give both height and width, or neither")

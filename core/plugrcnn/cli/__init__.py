@@ -21,9 +21,9 @@ COMMANDS = {
     "demo": "plugrcnn.cli.demo",
     "analyze": "plugrcnn.cli.analyze",
     "show-data": "plugrcnn.cli.show_data",
-    "export": "plugrcnn_deploy.cli_export",
-    "video": "plugrcnn_deploy.cli_video",
-    "bench": "plugrcnn_deploy.cli_bench",
+    "export": "plugrcnn_deploy.cli.export",
+    "video": "plugrcnn_deploy.cli.video",
+    "bench": "plugrcnn_deploy.cli.bench",
 }
 
 

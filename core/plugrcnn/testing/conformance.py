@@ -299,8 +299,8 @@ def _check_export(state: _State) -> None:
 
     try:
         from plugrcnn_deploy.export import export_model, verify_export
+        from plugrcnn_deploy.formats.spec import DeploySpec
         from plugrcnn_deploy.runtimes import load_runtime
-        from plugrcnn_deploy.spec import DeploySpec
     except ImportError as exc:  # the deploy extras are not installed
         pytest.skip(f"export check needs plugrcnn's deploy extras ({exc})")
     pytest.importorskip("onnxruntime", reason="the export check runs the ONNX file with onnxruntime")

@@ -5,11 +5,11 @@ import argparse
 import json
 from pathlib import Path
 
-from plugrcnn_deploy.bench import BENCH_STAGES, benchmark
-from plugrcnn_deploy.cli_common import (add_model_arguments, add_runtime_arguments, add_size_arguments, bounded_int,
+from plugrcnn_deploy.cli.common import (add_model_arguments, add_runtime_arguments, add_size_arguments, bounded_int,
                                         detections, load_model, runtime_options, side, size_of)
-from plugrcnn_deploy.files import atomic_output
+from plugrcnn_deploy.formats.files import atomic_output
 from plugrcnn_deploy.runtimes import BACKENDS, load_runtime
+from plugrcnn_deploy.video.bench import BENCH_STAGES, benchmark
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,7 +19,7 @@ from plugrcnn.errors import PlugrcnnError
 from plugrcnn.modeling.build import BuiltModel, build_model, resolve_device
 from plugrcnn.modeling.weights import load_model_weights
 from plugrcnn.zoo.resolve import resolve_weights_and_config
-from plugrcnn_deploy.spec import TOPK_LIMIT
+from plugrcnn_deploy.formats.spec import TOPK_LIMIT
 
 
 def bounded_int(low: int, high: int | None = None):  # type: ignore[no-untyped-def]

@@ -9,12 +9,12 @@ from typing import Any
 
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.inference.images import list_images, read_header, read_image
-from plugrcnn_deploy.cli_common import (add_model_arguments, add_size_arguments, bounded_int, check_model_input,
+from plugrcnn_deploy.cli.common import (add_model_arguments, add_size_arguments, bounded_int, check_model_input,
                                         default_size, detections, load_model, size_of)
-from plugrcnn_deploy.onnx_export import MAX_OPSET, MIN_OPSET
 from plugrcnn_deploy.export import BACKEND_OF_FORMAT, FORMATS, export_model, synthetic_images, verify_export
+from plugrcnn_deploy.formats.onnx_export import MAX_OPSET, MIN_OPSET
+from plugrcnn_deploy.formats.spec import DEFAULT_NMS_ROUNDS, DeploySpec
 from plugrcnn_deploy.runtimes import load_runtime
-from plugrcnn_deploy.spec import DEFAULT_NMS_ROUNDS, DeploySpec
 
 
 def default_engine_cache() -> Path:
@@ -70,14 +70,14 @@ def run(args: argparse.Namespace) -> int:
           f"{written.input_dtype}, K={written.max_detections}) in {time.perf_counter() - start:.1f} s")
     print(f"outputs: {', '.join(written.outputs)}")
     if args.format == "tensorrt":
-        from plugrcnn_deploy.tensorrt_build import sidecar_path
+        from plugrcnn_deploy.formats.tensorrt_build import sidecar_path
 
         print(f"wrote {sidecar_path(args.output)} (what the plan holds; `trtexec --loadEngine={args.output}` "
               f"loads the plan)")
     if args.verify:
         _verify(args, built.model, device, images or synthetic_images((height, width)))
     if args.triton is not None:
-        from plugrcnn_deploy.triton import write_triton_entry
+        from plugrcnn_deploy.formats.triton import write_triton_entry
 
         entry = write_triton_entry(args.triton, args.output, args.format, _io_of(args.output, args.format, written))
         print(f"wrote Triton model repository entry {entry} (config.pbtxt)")
@@ -87,13 +87,13 @@ def run(args: argparse.Namespace) -> int:
 def _io_of(path: Path, fmt: str, spec: DeploySpec) -> dict[str, Any]:
     """Inputs and outputs (name, shape, dtype, meaning) of the written model."""
     if fmt == "tensorrt":
-        from plugrcnn_deploy.tensorrt_build import read_sidecar
+        from plugrcnn_deploy.formats.tensorrt_build import read_sidecar
 
         sidecar = read_sidecar(path)
         return {"inputs": sidecar["inputs"], "outputs": sidecar["outputs"]}
     import onnx
 
-    from plugrcnn_deploy.io_description import describe_io
+    from plugrcnn_deploy.formats.io_description import describe_io
 
     return describe_io(onnx.load(str(path), load_external_data=False), spec)
 

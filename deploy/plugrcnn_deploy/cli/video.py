@@ -7,11 +7,11 @@ from pathlib import Path
 
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.inference.draw_detections import DetectionDrawer
-from plugrcnn_deploy.cli_common import (add_model_arguments, add_runtime_arguments, add_size_arguments,
+from plugrcnn_deploy.cli.common import (add_model_arguments, add_runtime_arguments, add_size_arguments,
                                         default_size, detections, load_model, runtime_options, size_of,
                                         unit_interval)
 from plugrcnn_deploy.runtimes import BACKENDS, load_runtime
-from plugrcnn_deploy.video import VideoPipeline, open_video
+from plugrcnn_deploy.video.pipeline import VideoPipeline, open_video
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     for line in report.summary():
         print(line)
     if args.json is not None:
-        from plugrcnn_deploy.files import atomic_output
+        from plugrcnn_deploy.formats.files import atomic_output
 
         figures = {"backend": args.backend, "device": str(device), "input": [spec.height, spec.width],
                    "frames": report.frames, "seconds": round(report.seconds, 3), "fps": float(f"{report.fps:.4g}"),

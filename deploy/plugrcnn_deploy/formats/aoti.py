@@ -14,9 +14,9 @@ from typing import Any
 import torch
 
 from plugrcnn.errors import PlugrcnnError
-from plugrcnn_deploy.files import atomic_output
-from plugrcnn_deploy.graph import DeployGraph
-from plugrcnn_deploy.spec import DeploySpec
+from plugrcnn_deploy.formats.files import atomic_output
+from plugrcnn_deploy.formats.spec import DeploySpec
+from plugrcnn_deploy.graph.deploy_graph import DeployGraph
 
 METADATA_KEY = "plugrcnn"
 

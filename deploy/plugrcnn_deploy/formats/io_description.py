@@ -9,7 +9,7 @@ from typing import Any
 
 import onnx
 
-from plugrcnn_deploy.spec import INPUT_NAME, DeploySpec
+from plugrcnn_deploy.formats.spec import INPUT_NAME, DeploySpec
 
 # ONNX elem type -> (numpy-style name, Triton data type)
 _DTYPES = {

@@ -2,9 +2,9 @@
 
 torch.onnx's TorchScript-based exporter is used (``dynamo=False``): it writes torchvision's
 RoiAlign with its ``sampling_ratio`` and ``coordinate_transformation_mode`` attributes (opset 16+),
-without extra dependencies. The traced graph's shape chains are then folded (onnx_static.py), so
+without extra dependencies. The traced graph's shape chains are then folded (graph/onnx_static.py), so
 the written file is fully static: every tensor has a fixed shape after ONNX shape inference and no
-op has a data-dependent output shape (NMS is a fixed-size matrix computation, static_ops.py). The
+op has a data-dependent output shape (NMS is a fixed-size matrix computation, graph/static_ops.py). The
 DeploySpec goes into the model's metadata under ``plugrcnn``.
 """
 from __future__ import annotations
@@ -18,11 +18,11 @@ import onnx
 import torch
 
 from plugrcnn.errors import PlugrcnnError
-from plugrcnn_deploy.files import atomic_output
-from plugrcnn_deploy.graph import DeployGraph
-from plugrcnn_deploy.onnx_static import fold_static_shapes, static_problems
-from plugrcnn_deploy.spec import INPUT_NAME, DeploySpec
-from plugrcnn_deploy.tensorrt_ops import check_tensorrt_ops
+from plugrcnn_deploy.formats.files import atomic_output
+from plugrcnn_deploy.formats.spec import INPUT_NAME, DeploySpec
+from plugrcnn_deploy.formats.tensorrt_ops import check_tensorrt_ops
+from plugrcnn_deploy.graph.deploy_graph import DeployGraph
+from plugrcnn_deploy.graph.onnx_static import fold_static_shapes, static_problems
 
 MIN_OPSET = 17  # RoiAlign-16 has coordinate_transformation_mode; LayerNorm etc. at 17
 MAX_OPSET = 20  # the newest opset torch.onnx.export (TorchScript exporter) writes

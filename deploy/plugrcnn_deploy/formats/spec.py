@@ -28,7 +28,7 @@ CORE_OUTPUTS = ("boxes", "scores", "classes", "valid_count")
 INPUT_NAME = "images"
 INPUT_DTYPES = ("uint8", "float32")
 TOPK_LIMIT = 3840  # TensorRT's ITopKLayer takes K < 3840 (TensorRT 10)
-# fixed-point rounds of the static NMS (static_ops.py); odd. Measured rounds to exact greedy NMS:
+# fixed-point rounds of the static NMS (graph/static_ops.py); odd. Measured rounds to exact greedy NMS:
 # <= 6 on the ResNet-18 test model, <= 7 on R50-FPN at 800x1344 (deploy/README.md)
 DEFAULT_NMS_ROUNDS = 11
 
@@ -43,7 +43,7 @@ class DeploySpec:
     max_candidates: int = 3000          # class-box pairs entering the final NMS (< 3840)
     input_dtype: Literal["uint8", "float32"] = "uint8"
     fp16: bool = False
-    nms_rounds: int = DEFAULT_NMS_ROUNDS  # fixed-point rounds of the static NMS (static_ops.py), odd
+    nms_rounds: int = DEFAULT_NMS_ROUNDS  # fixed-point rounds of the static NMS (graph/static_ops.py), odd
     outputs: tuple[str, ...] = ()       # filled by the graph: CORE_OUTPUTS + "<head>.<key>"
     heads: tuple[str, ...] = ()         # the enabled heads, in model order
     extra: dict[str, Any] = field(default_factory=dict)  # backend notes (opset, TensorRT version)

@@ -31,9 +31,9 @@ from typing import Any
 import onnx
 
 from plugrcnn.errors import PlugrcnnError
-from plugrcnn_deploy.files import atomic_output
-from plugrcnn_deploy.io_description import describe_io
-from plugrcnn_deploy.spec import DeploySpec
+from plugrcnn_deploy.formats.files import atomic_output
+from plugrcnn_deploy.formats.io_description import describe_io
+from plugrcnn_deploy.formats.spec import DeploySpec
 
 SIDECAR_FORMAT = "plugrcnn-tensorrt-plan"
 SIDECAR_VERSION = 1

@@ -6,7 +6,7 @@ every node's op (default domain only), the opset range, and the inputs' limits w
 them: TopK's constant K < 3840 and sorted=1; NonMaxSuppression's candidates per image (the boxes'
 second dimension, from ONNX shape inference) <= 5000, the INMSLayer TopK box limit (2000 on SM 5.3
 and 6.2: ``nms_limit``); ``Range`` with float inputs needs constant (initializer) limits.
-plugrcnn's own graphs have no NonMaxSuppression (static_ops.py): the NMS check is for graphs a
+plugrcnn's own graphs have no NonMaxSuppression (graph/static_ops.py): the NMS check is for graphs a
 plugin edits through ``plugrcnn_modify_onnx_graph``.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from onnx import numpy_helper
 
 from plugrcnn.errors import PlugrcnnError
 
-OPS_FILE = Path(__file__).parent / "data" / "tensorrt_onnx_ops.json"
+OPS_FILE = Path(__file__).parents[1] / "data" / "tensorrt_onnx_ops.json"
 TOPK_LIMIT = 3840
 NMS_BOX_LIMIT = 5000  # INMSLayer: boxes considered per image; 2000 on SM 5.3 / 6.2
 

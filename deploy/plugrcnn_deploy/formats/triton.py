@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from plugrcnn.errors import PlugrcnnError
-from plugrcnn_deploy.files import atomic_output
-from plugrcnn_deploy.io_description import TRITON_DTYPE
+from plugrcnn_deploy.formats.files import atomic_output
+from plugrcnn_deploy.formats.io_description import TRITON_DTYPE
 
 PLATFORMS = {"onnx": ("onnxruntime_onnx", "model.onnx"), "tensorrt": ("tensorrt_plan", "model.plan")}
 

@@ -35,10 +35,10 @@ from plugrcnn.heads.spec import RoIInput
 from plugrcnn.modeling.detector import TwoStageDetector
 from plugrcnn.modeling.poolers import MultiLevelRoIAlign
 from plugrcnn.modeling.roi_stage import HeadRunner, RoIStage, group_features
-from plugrcnn_deploy.detections_static import StaticDetections
-from plugrcnn_deploy.proposals import StaticProposals
-from plugrcnn_deploy.spec import CORE_OUTPUTS, DeploySpec
-from plugrcnn_deploy.static_ops import pool_static
+from plugrcnn_deploy.formats.spec import CORE_OUTPUTS, DeploySpec
+from plugrcnn_deploy.graph.static_detections import StaticDetections
+from plugrcnn_deploy.graph.static_ops import pool_static
+from plugrcnn_deploy.graph.static_proposals import StaticProposals
 
 
 def _module_key(name: str) -> str:

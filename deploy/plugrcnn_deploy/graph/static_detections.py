@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from plugrcnn.config.schema import DetectionConfig
-from plugrcnn_deploy.static_ops import DEFAULT_NMS_ROUNDS, MASKED_SCORE, static_nms_keep
+from plugrcnn_deploy.graph.static_ops import DEFAULT_NMS_ROUNDS, MASKED_SCORE, static_nms_keep
 
 
 class StaticDetections(nn.Module):

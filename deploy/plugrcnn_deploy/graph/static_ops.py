@@ -30,7 +30,7 @@ from torch import Tensor
 from torchvision.ops import batched_nms, roi_align
 
 from plugrcnn.modeling.poolers import MultiLevelRoIAlign, assign_boxes_to_levels
-from plugrcnn_deploy.spec import DEFAULT_NMS_ROUNDS
+from plugrcnn_deploy.formats.spec import DEFAULT_NMS_ROUNDS
 
 MASKED_SCORE = -1.0  # score of a candidate that must not be selected (real scores are >= 0)
 

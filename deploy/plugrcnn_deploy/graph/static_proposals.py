@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from plugrcnn.modeling.rpn import RPN, flatten_deltas, flatten_objectness
-from plugrcnn_deploy.static_ops import DEFAULT_NMS_ROUNDS, MASKED_SCORE, static_nms_keep
+from plugrcnn_deploy.graph.static_ops import DEFAULT_NMS_ROUNDS, MASKED_SCORE, static_nms_keep
 
 
 class StaticProposals(nn.Module):

@@ -9,8 +9,8 @@ import torch
 
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.modeling.detector import TwoStageDetector
+from plugrcnn_deploy.formats.spec import DeploySpec, check_heads_match, check_input_size
 from plugrcnn_deploy.runtimes.base import Runtime
-from plugrcnn_deploy.spec import DeploySpec, check_heads_match, check_input_size
 
 # backend name -> "module:class"; imported on use, so a missing TensorRT only matters to its users
 BACKENDS = {

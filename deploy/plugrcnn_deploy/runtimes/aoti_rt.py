@@ -9,9 +9,9 @@ import torch
 from torch import Tensor
 
 from plugrcnn.heads.base import Head
-from plugrcnn_deploy.aoti import load_aoti
+from plugrcnn_deploy.formats.aoti import load_aoti
+from plugrcnn_deploy.formats.spec import DeploySpec
 from plugrcnn_deploy.runtimes.base import Runtime
-from plugrcnn_deploy.spec import DeploySpec
 
 
 class AOTIRuntime(Runtime):

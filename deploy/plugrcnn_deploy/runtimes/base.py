@@ -15,9 +15,9 @@ import torch
 from torch import Tensor
 
 from plugrcnn.heads.base import Head
-from plugrcnn_deploy.decode import DetectionDecoder
-from plugrcnn_deploy.frames import Letterbox, frames_to_batch, mean_fill
-from plugrcnn_deploy.spec import DeploySpec
+from plugrcnn_deploy.formats.spec import DeploySpec
+from plugrcnn_deploy.runtimes.decode import DetectionDecoder
+from plugrcnn_deploy.video.frames import Letterbox, frames_to_batch, mean_fill
 
 
 class Runtime(ABC):

@@ -13,8 +13,8 @@ from torch import Tensor
 
 from plugrcnn.heads.base import Head
 from plugrcnn.modeling.finalize import finalize_detection
-from plugrcnn_deploy.frames import Letterbox
-from plugrcnn_deploy.spec import DeploySpec
+from plugrcnn_deploy.formats.spec import DeploySpec
+from plugrcnn_deploy.video.frames import Letterbox
 
 
 class DetectionDecoder:

@@ -24,9 +24,9 @@ from torch import Tensor
 
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.heads.base import Head
-from plugrcnn_deploy.onnx_export import read_onnx_spec
+from plugrcnn_deploy.formats.onnx_export import read_onnx_spec
+from plugrcnn_deploy.formats.spec import INPUT_NAME, DeploySpec
 from plugrcnn_deploy.runtimes.base import Runtime
-from plugrcnn_deploy.spec import INPUT_NAME, DeploySpec
 
 _NUMPY_TO_TORCH = {np.dtype(np.float32): torch.float32, np.dtype(np.float16): torch.float16,
                    np.dtype(np.int32): torch.int32, np.dtype(np.int64): torch.int64,

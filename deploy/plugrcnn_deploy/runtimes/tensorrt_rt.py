@@ -6,7 +6,7 @@ With ``cuda_graph`` the enqueue is captured once and replayed (the graph is full
 engine is capturable); if a capture fails anyway, the engine runs uncaptured on a fresh execution
 context (the one a failed capture touched is not reused).
 
-The engine file is a raw plan with a sidecar JSON (tensorrt_build.py); TensorRT's plugins are
+The engine file is a raw plan with a sidecar JSON (formats/tensorrt_build.py); TensorRT's plugins are
 registered before it is deserialized. ``--device cuda`` (no index) means the current CUDA device.
 """
 from __future__ import annotations
@@ -22,9 +22,9 @@ from torch import Tensor
 
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.heads.base import Head
+from plugrcnn_deploy.formats.spec import INPUT_NAME, DeploySpec
+from plugrcnn_deploy.formats.tensorrt_build import deserialize_engine, import_tensorrt, read_engine_file
 from plugrcnn_deploy.runtimes.base import Runtime
-from plugrcnn_deploy.spec import INPUT_NAME, DeploySpec
-from plugrcnn_deploy.tensorrt_build import deserialize_engine, import_tensorrt, read_engine_file
 
 
 def cuda_device(device: torch.device) -> torch.device:

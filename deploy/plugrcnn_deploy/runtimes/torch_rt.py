@@ -18,9 +18,9 @@ from torch import Tensor
 
 from plugrcnn.heads.base import Head
 from plugrcnn.modeling.detector import TwoStageDetector
-from plugrcnn_deploy.graph import DeployGraph
+from plugrcnn_deploy.formats.spec import DeploySpec
+from plugrcnn_deploy.graph.deploy_graph import DeployGraph
 from plugrcnn_deploy.runtimes.base import Runtime
-from plugrcnn_deploy.spec import DeploySpec
 
 
 class _DenseCudaGraph:

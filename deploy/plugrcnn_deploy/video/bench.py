@@ -16,7 +16,7 @@ from torch import Tensor
 
 from plugrcnn_deploy.export import synthetic_images
 from plugrcnn_deploy.runtimes.base import Runtime
-from plugrcnn_deploy.stats import StageTimer
+from plugrcnn_deploy.video.stats import StageTimer
 
 BENCH_STAGES = ["preprocess", "backbone", "rpn", "heads", "graph", "postprocess", "end-to-end"]
 # graph module (first component of a node name) -> reported stage

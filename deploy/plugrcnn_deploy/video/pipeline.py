@@ -14,7 +14,7 @@ the drawing use that GPU tensor (masks, boxes and keypoints are drawn on the GPU
 the drawn frame comes back once for the encoder. Decoding runs on the GPU (NVDEC through TorchCodec)
 when TorchCodec is installed and can open the video there; otherwise OpenCV decodes on the CPU, and
 the run says so. Encoding is OpenCV mp4v on the CPU (TorchCodec encodes on the CPU only).
-``VideoPipeline.notes`` records which paths ran. Frames of any size are letterboxed to the model's input (see frames.py) and drawn
+``VideoPipeline.notes`` records which paths ran. Frames of any size are letterboxed to the model's input (see video/frames.py) and drawn
 at their own size, so the output video has the input's size, frame rate and frame count.
 
 The output is written to a temporary file next to OUT and renamed only after the last frame; on
@@ -38,9 +38,9 @@ from tqdm import tqdm
 
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.inference.draw_detections import DetectionDrawer
-from plugrcnn_deploy.files import atomic_output
+from plugrcnn_deploy.formats.files import atomic_output
 from plugrcnn_deploy.runtimes.base import Runtime
-from plugrcnn_deploy.stats import StageTimer
+from plugrcnn_deploy.video.stats import StageTimer
 
 STAGES = ["decode", "preprocess", "infer", "postprocess", "draw", "encode", "latency"]
 _END = object()

@@ -1,0 +1,2 @@
+"""The deploy commands of `plugrcnn`: export (export), video (video), bench (bench); shared
+arguments in common."""
