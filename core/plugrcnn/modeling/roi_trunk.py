@@ -35,7 +35,6 @@ class FCTrunk(nn.Module):
             nn.init.zeros_(fc.bias)
             self.fcs.append(fc)
             dim = cfg.fc_dim
-        self.out_dim = dim
 
     @staticmethod
     def output_dim(in_channels: int, cfg: BoxTrunkConfig) -> int:
