@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import logging
+import sys
 
 import pytest
 import torch
@@ -95,3 +96,16 @@ def test_best_model_keeps_the_earlier_iteration_when_later_results_are_worse(toy
     at_four = load_checkpoint(tmp_path / "model_0000004.pth")["model"]
     assert all(torch.equal(best["model"][n], at_four[n]) for n in at_four)
 
+
+
+def test_without_the_tensorboard_package_training_goes_on_and_says_so_once(toy, tmp_path, monkeypatch,
+                                                                            caplog):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import raises ImportError
+    with caplog.at_level(logging.WARNING, logger="plugrcnn.engine.trainer"):
+        result = toy.make_trainer(tmp_path, toy.toy_solver(max_iter=2, log_period=1)).train()
+    assert result["iteration"] == 2
+    assert [r.message for r in caplog.records].count(
+        "TensorBoard: the tensorboard package is not installed; no event files (pip install "
+        "tensorboard); metrics.jsonl is written as always") == 1
+    assert not list(tmp_path.glob("events.out.tfevents.*"))
+    assert len(read_metrics(tmp_path / "metrics.jsonl")) == 2
