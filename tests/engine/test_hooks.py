@@ -12,6 +12,7 @@ from plugrcnn.config import structure
 from plugrcnn.engine.checkpoint import load_checkpoint
 from plugrcnn.engine.eval_hooks import BestCheckpointHook, PeriodicEvalHook
 from plugrcnn.engine.hook_registry import build_config_hooks
+from plugrcnn.engine.hooks import HookBase
 from plugrcnn.engine.metrics import read_metrics
 from plugrcnn.engine.solver import SolverConfig
 from plugrcnn.errors import PlugrcnnError
@@ -109,3 +110,24 @@ def test_without_the_tensorboard_package_training_goes_on_and_says_so_once(toy, 
         "tensorboard); metrics.jsonl is written as always") == 1
     assert not list(tmp_path.glob("events.out.tfevents.*"))
     assert len(read_metrics(tmp_path / "metrics.jsonl")) == 2
+
+
+class _FailsToStart(HookBase):
+    def before_train(self) -> None:
+        raise PlugrcnnError("data.val.instances: no such file")
+
+
+class _OpensAFile(HookBase):
+    def before_train(self) -> None:
+        self.file = (self.trainer.output_dir / "log.txt").open("w")
+
+    def after_train(self) -> None:
+        self.file.close()  # AttributeError if called without before_train
+
+
+def test_a_hook_that_fails_to_start_stops_training_with_its_own_error(toy, tmp_path):
+    with pytest.raises(PlugrcnnError, match="^data.val.instances: no such file$"):
+        toy.Trainer(model=toy.ToyModel(), dataset=toy.ToyDataset(10), collate_fn=toy.collate_list,
+                    solver=toy.toy_solver(max_iter=2), output_dir=tmp_path, device="cpu",
+                    hooks=[_FailsToStart(), _OpensAFile()]).train()
+    assert not (tmp_path / "model_final.pth").exists()

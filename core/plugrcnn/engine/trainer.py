@@ -1,4 +1,4 @@
-"""The training loop: SGD steps, checkpoints that a resume continues exactly, metrics, DDP.
+"""The training loop: SGD steps, resume, DDP; everything around the steps is a hook (engine/hooks.py).
 
 A step: next batch -> `model(batch)` -> `criterion` (named `loss_*` scalars, outside the model's
 forward) -> `reduce_losses` (the scalar) -> finite
@@ -6,8 +6,12 @@ check (all ranks agree) -> backward (GradScaler under AMP) -> optional clipping 
 scheduler step. Iterations are counted 1..max_iter: "iteration 40" is the 40th step, after which
 `model_0000040.pth` holds the state and metrics.jsonl has the line of the window ending there.
 
-Resume is exact: the checkpoint carries the optimizer, scheduler, GradScaler, every rank's RNG
-states and the data stream position (see `training_sampler`), so an interrupted and resumed run
+Around each step the hooks run (`before_step` / `after_step`); checkpoints, metrics.jsonl,
+TensorBoard, the progress bar and the loss plot are the default hooks, evaluation and the best model
+are added by `training_hooks.hooks_from_config`, and users add theirs (`hook_registry`).
+
+Resume is exact: the checkpoint (`hooks.CheckpointHook`) carries the optimizer, scheduler,
+GradScaler, every rank's RNG states and the data stream position (see `training_sampler`), so an interrupted and resumed run
 ends with the weights an uninterrupted one would have (bit for bit on CPU with the same settings).
 """
 from __future__ import annotations
@@ -64,8 +68,9 @@ _RESUME_KEYS = ("model", "optimizer", "scheduler", "iteration", "data", "rng")
 
 
 @dataclasses.dataclass
-class _Run:
-    """What one `train()` call works on; `iteration` = completed steps, `data_position` = images used."""
+class RunState:
+    """What one `train()` call works on (`Trainer.run`, for hooks); `iteration` = completed steps,
+    `data_position` = images used."""
 
     model: nn.Module           # unwrapped; what checkpoints store
     trained_model: nn.Module   # `model` or its DistributedDataParallel wrapper
@@ -94,8 +99,8 @@ class Trainer:
 
     `batch` is what `collate_fn` makes of a list of `dataset` items; `criterion(model(batch))`
     gives named scalar losses (`loss_*`; default criterion: the model returns them itself) and
-    `reduce_losses` turns them into the scalar that is minimised (default: their sum). `device`: default `cuda:<LOCAL_RANK>` if CUDA is
-    available, else CPU. `find_unused_parameters` is passed to DistributedDataParallel.
+    `reduce_losses` turns them into the scalar that is minimised (default: their sum). `device`:
+    default `cuda:<LOCAL_RANK>` if CUDA is available, else CPU. `find_unused_parameters` is passed to DistributedDataParallel.
 
     What happens around the steps is done by hooks (`plugrcnn.engine.hooks`): `default_hooks()`
     (checkpoints, metrics.jsonl, TensorBoard, progress, loss plot), then `hooks` in their order.
@@ -120,7 +125,7 @@ class Trainer:
         self.start_iteration: int | None = None  # where the last `train()` began (0 or resumed)
         self.extra_hooks = list(hooks)
         self.hooks: list[HookBase] = []
-        self.run: _Run | None = None            # the state of the current / last `train()`
+        self.run: RunState | None = None            # the state of the current / last `train()`
         self.last_step: StepRecord | None = None
         self.latest_metrics: dict[str, Any] = {}  # every entry published for the last iteration
         self.finished = False                    # True once max_iter was reached without error
@@ -134,7 +139,7 @@ class Trainer:
             return torch.device("cuda", get_local_rank())
         return torch.device("cpu")
 
-    def _prepare_run(self) -> _Run:
+    def _prepare_run(self) -> RunState:
         cfg = self.solver
         world_size = get_world_size()
         if cfg.ims_per_batch % world_size:
@@ -148,7 +153,7 @@ class Trainer:
             logger.warning("solver.amp: mixed precision needs CUDA; training on %s in float32", device)
         model = self.model.to(device).train()
         optimizer = build_optimizer(model, cfg)
-        return _Run(model=model, trained_model=model, optimizer=optimizer,
+        return RunState(model=model, trained_model=model, optimizer=optimizer,
                     scheduler=build_lr_scheduler(optimizer, cfg),
                     scaler=torch.amp.GradScaler("cuda", enabled=use_amp), device=device,
                     use_amp=use_amp)
@@ -159,7 +164,7 @@ class Trainer:
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
 
-    def _resume(self, run: _Run) -> None:
+    def _resume(self, run: RunState) -> None:
         path = find_last_checkpoint(self.output_dir)
         if path is None:
             logger.warning("resume: no checkpoint in %s; starting at iteration 0", self.output_dir)
@@ -210,7 +215,7 @@ class Trainer:
             "no update was made with it: lower solver.base_lr, raise solver.warmup_iters or set "
             "solver.clip_grad_norm, then resume from the last checkpoint")
 
-    def _step(self, run: _Run, batch: Any) -> tuple[LossDict, torch.Tensor]:
+    def _step(self, run: RunState, batch: Any) -> tuple[LossDict, torch.Tensor]:
         cfg = self.solver
         with torch.autocast(device_type=run.device.type, dtype=torch.float16, enabled=run.use_amp):
             loss_dict = self.criterion(run.trained_model(batch))
@@ -265,17 +270,19 @@ class Trainer:
         self.hooks = [*self.default_hooks(), *self.extra_hooks]
         for hook in self.hooks:
             hook.trainer = self
+        started: list[HookBase] = []  # a hook whose before_train did not run gets no after_train
         try:
             for hook in self.hooks:
                 hook.before_train()
+                started.append(hook)
             self._loop(run)
             self.finished = True
         finally:
-            for hook in self.hooks:
+            for hook in started:
                 hook.after_train()
         return dict(self.latest_metrics) or {"iteration": run.iteration}
 
-    def _loop(self, run: _Run) -> None:
+    def _loop(self, run: RunState) -> None:
         cfg = self.solver
         loader = build_training_loader(
             self.dataset, self.collate_fn, images_per_process=cfg.ims_per_batch // get_world_size(),
