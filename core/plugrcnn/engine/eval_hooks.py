@@ -3,7 +3,7 @@
 `PeriodicEvalHook` evaluates every `period` iterations and at the last one, on rank 0 (the other
 ranks wait at a barrier), and publishes {"iteration": N, "<kind>/<metric>": value, ...}: one more
 line in metrics.jsonl, scalars in TensorBoard, a table on stdout. It leaves training exactly as it
-would be without it: the model goes back to train mode and the RNG states are restored.
+would be without it: every module gets its mode back and the RNG states are restored.
 
 `BestCheckpointHook` keeps `model_best.pth` ({"model", "iteration", "metric", "value"}) and
 `model_best.json` (the same without the weights) for the best value of one published metric.
@@ -64,11 +64,14 @@ class PeriodicEvalHook(HookBase):
     def _evaluate_without_side_effects(self) -> dict[str, dict[str, float]]:
         model = self.trainer.run.model
         rng = capture_rng_state()
+        # each module's own mode, not model.train(): a frozen part may be kept in eval mode
+        modes = [(module, module.training) for module in model.modules()]
         try:
             model.eval()
             return self.evaluate(model)
         finally:
-            model.train()
+            for module, training in modes:
+                module.training = training
             restore_rng_state(rng)
 
 
