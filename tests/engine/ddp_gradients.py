@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import toy_training  # noqa: E402  (the sibling module, next to this script)
 
 from plugrcnn.engine.distributed import (  # noqa: E402
+    all_gather_objects,
     get_rank,
     get_world_size,
     is_main_process,
@@ -26,6 +27,7 @@ from plugrcnn.engine.distributed import (  # noqa: E402
     shutdown_distributed,
     wrap_model_for_ddp,
 )
+from plugrcnn.engine.eval_hooks import BestCheckpointHook, PeriodicEvalHook  # noqa: E402
 from plugrcnn.engine.losses import weighted_sum  # noqa: E402
 from plugrcnn.engine.training_sampler import build_training_loader  # noqa: E402
 
@@ -75,9 +77,18 @@ def main() -> int:
     setup_distributed()
     result = check_gradients()
     solver = toy_training.toy_solver(max_iter=4, period=2)
-    trainer = toy_training.make_trainer(output_dir / "trainer", solver,
-                                        toy_training.ToyModel(dropout=0.0))
+    evaluated_at: list[int] = []  # this rank's evaluation calls (only rank 0 should evaluate)
+
+    def evaluate(model: torch.nn.Module) -> dict:
+        evaluated_at.append(trainer.iteration)
+        return {"toy": {"score": float(trainer.iteration)}}
+
+    trainer = toy_training.Trainer(
+        model=toy_training.ToyModel(dropout=0.0), dataset=toy_training.ToyDataset(10),
+        collate_fn=toy_training.collate_list, solver=solver, output_dir=output_dir / "trainer",
+        device="cpu", hooks=[PeriodicEvalHook(evaluate, period=2), BestCheckpointHook("toy/score")])
     trainer.train()
+    result["evaluated_at_by_rank"] = all_gather_objects(evaluated_at)
     if is_main_process():
         (output_dir / "result.json").write_text(json.dumps(result))
     shutdown_distributed()

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from plugrcnn.engine.checkpoint import load_checkpoint
+from plugrcnn.engine.metrics import read_metrics
 
 DDP_SCRIPT = Path(__file__).with_name("ddp_gradients.py")
 
@@ -53,5 +54,16 @@ def test_two_process_training_matches_one_process_with_the_same_total_batch(ddp_
     assert two_processes["iteration"] == 4 and len(two_processes["rng"]) == 2  # one per rank
     for name, weight in one_process["model"].items():
         torch.testing.assert_close(two_processes["model"][name], weight, rtol=1e-5, atol=1e-6)
-    assert sorted(p.name for p in (ddp_run / "trainer").iterdir()) == [
-        "last_checkpoint", "loss_curves.png", "metrics.jsonl", "model_0000002.pth", "model_final.pth"]
+    assert len(list((ddp_run / "trainer").glob("events.out.tfevents.*"))) == 1  # rank 0's only
+    assert sorted(p.name for p in (ddp_run / "trainer").iterdir() if not p.name.startswith("events.")) == [
+        "last_checkpoint", "loss_curves.png", "metrics.jsonl", "model_0000002.pth", "model_best.json",
+        "model_best.pth", "model_final.pth"]
+
+
+def test_only_rank_0_evaluates_during_ddp_training_and_the_best_model_is_its(ddp_run):
+    result = json.loads((ddp_run / "result.json").read_text())
+    assert result["evaluated_at_by_rank"] == [[2, 4], []]
+    entries = read_metrics(ddp_run / "trainer" / "metrics.jsonl")
+    assert [(e["iteration"], e.get("toy/score")) for e in entries] == [(2, 2.0), (4, 4.0)]
+    best = json.loads((ddp_run / "trainer" / "model_best.json").read_text())
+    assert (best["iteration"], best["value"]) == (4, 4.0)

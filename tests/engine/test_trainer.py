@@ -91,7 +91,8 @@ def test_batches_do_not_depend_on_workers_or_restart_point(toy):
 
 
 def test_uninterrupted_run_writes_bounded_checkpoints_metrics_and_plot(reference_run):
-    names = sorted(p.name for p in reference_run.iterdir())
+    names = sorted(p.name for p in reference_run.iterdir() if not p.name.startswith("events.out.tfevents."))
+    assert len(list(reference_run.glob("events.out.tfevents.*"))) == 1  # TensorBoard's
     assert names == ["last_checkpoint", "loss_curves.png", "metrics.jsonl", "model_0000006.pth",
                      "model_0000009.pth", "model_final.pth"]  # model_0000003 pruned (keep 2)
     assert (reference_run / "last_checkpoint").read_text().strip() == "model_final.pth"

@@ -55,11 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Before any torch op starts the CPU thread pool: its threads inherit this flag. Weights trained
-    # from scratch drift into denormal floats, which CPUs handle ~20x slower than normal ones.
-    import torch
+    import plugrcnn.cpu_flags  # noqa: F401  (before any torch op starts the CPU thread pool)
 
-    torch.set_flush_denormal(True)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a bad argument (already reported in one line)

@@ -3,7 +3,9 @@
 One line per logging window: {"iteration": 40, "loss_rpn_cls": 0.31, ..., "total_loss": 1.9,
 "lr": 0.02, "time": 0.41, "data_time": 0.01}. A run that was killed and resumed appends to the
 same file, so iterations between the last checkpoint and the kill appear twice; readers keep the
-latest line per iteration (the one from the run that went on).
+latest value of each key per iteration (the one from the run that went on). An evaluation during
+training adds a line of its own ({"iteration": 40, "bbox/AP": 0.31, ...}); readers merge the lines
+of one iteration.
 """
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ def _drop_partial_last_line(path: Path) -> None:
 
 
 def read_metrics(metrics_jsonl: str | Path) -> list[dict[str, Any]]:
-    """The lines of `metrics_jsonl`, latest per iteration, sorted by iteration; bad lines skipped."""
+    """One entry per iteration (its lines merged, later values win), sorted; bad lines skipped."""
     latest: dict[int, dict[str, Any]] = {}
     for line in Path(metrics_jsonl).read_text(encoding="utf-8").splitlines():
         try:
@@ -55,7 +57,7 @@ def read_metrics(metrics_jsonl: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
         if isinstance(entry, dict) and isinstance(entry.get("iteration"), int):
-            latest[entry["iteration"]] = entry
+            latest.setdefault(entry["iteration"], {}).update(entry)
     return [latest[iteration] for iteration in sorted(latest)]
 
 

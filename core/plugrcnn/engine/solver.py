@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -48,6 +49,10 @@ class SolverConfig:
     log_period: int = ranged(20, ge=1)                      # iterations averaged into one metrics.jsonl line
     seed: int = ranged(0, ge=0, lt=2**63)                   # data order, augmentation and the model's own randomness
     num_workers: int = ranged(2, ge=0, le=256)              # DataLoader worker processes per training process
+    eval_period: int = ranged(0, ge=0)   # evaluate on the val split every this many iterations and at the end; 0: never
+    best_metric: str = "bbox/AP"         # evaluation result that picks model_best.pth ("<kind>/<metric>")
+    best_mode: Literal["max", "min"] = "max"  # whether a higher or a lower best_metric is better
+    hooks: tuple[dict[str, Any], ...] = ()    # [{name: <installed hook>, <option>: value, ...}] (engine.hook_registry)
 
     def __post_init__(self) -> None:
         self.steps = tuple(int(s) for s in self.steps)
@@ -57,6 +62,14 @@ class SolverConfig:
         if list(self.steps) != sorted(set(self.steps)) or any(s <= 0 for s in self.steps):
             raise PlugrcnnError(
                 f"solver.steps: must be strictly increasing positive iterations, got {list(self.steps)}")
+        if "/" not in self.best_metric:
+            raise PlugrcnnError(f"solver.best_metric: expected '<kind>/<metric>' such as 'bbox/AP', "
+                                f"got {self.best_metric!r}")
+        if self.hooks:
+            from plugrcnn.engine.hook_registry import check_hook_entries
+
+            self.hooks = tuple(self.hooks)
+            check_hook_entries(self.hooks)
         if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
             raise PlugrcnnError(
                 f"solver.clip_grad_norm: must be > 0 or null (no clipping), got {self.clip_grad_norm!r}")

@@ -1,4 +1,4 @@
-"""The training loop: SGD steps, checkpoints that a resume continues exactly, metrics, DDP.
+"""The training loop: SGD steps, resume, DDP; everything around the steps is a hook (engine/hooks.py).
 
 A step: next batch -> `model(batch)` -> `criterion` (named `loss_*` scalars, outside the model's
 forward) -> `reduce_losses` (the scalar) -> finite
@@ -6,8 +6,12 @@ check (all ranks agree) -> backward (GradScaler under AMP) -> optional clipping 
 scheduler step. Iterations are counted 1..max_iter: "iteration 40" is the 40th step, after which
 `model_0000040.pth` holds the state and metrics.jsonl has the line of the window ending there.
 
-Resume is exact: the checkpoint carries the optimizer, scheduler, GradScaler, every rank's RNG
-states and the data stream position (see `training_sampler`), so an interrupted and resumed run
+Around each step the hooks run (`before_step` / `after_step`); checkpoints, metrics.jsonl,
+TensorBoard, the progress bar and the loss plot are the default hooks, evaluation and the best model
+are added by `training_hooks.hooks_from_config`, and users add theirs (`hook_registry`).
+
+Resume is exact: the checkpoint (`hooks.CheckpointHook`) carries the optimizer, scheduler,
+GradScaler, every rank's RNG states and the data stream position (see `training_sampler`), so an interrupted and resumed run
 ends with the weights an uninterrupted one would have (bit for bit on CPU with the same settings).
 """
 from __future__ import annotations
@@ -16,7 +20,7 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +28,14 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 from plugrcnn.engine.checkpoint import (
-    FINAL_CHECKPOINT_NAME,
-    capture_rng_state,
     find_last_checkpoint,
     load_checkpoint,
-    periodic_checkpoint_name,
-    prune_periodic_checkpoints,
     remove_stale_temp_files,
     restore_rng_state,
-    save_checkpoint,
-    write_last_checkpoint,
 )
 from plugrcnn.engine.distributed import (
-    all_gather_objects,
-    all_reduce_mean_dict,
     all_reduce_sum,
     get_local_rank,
     get_rank,
@@ -49,25 +44,33 @@ from plugrcnn.engine.distributed import (
     setup_distributed,
     wrap_model_for_ddp,
 )
+from plugrcnn.engine.hooks import (
+    CheckpointHook,
+    HookBase,
+    LossPlotHook,
+    LossWindowHook,
+    MetricsFileHook,
+    ProgressHook,
+)
 from plugrcnn.engine.losses import weighted_sum
-from plugrcnn.engine.metrics import MetricsWriter, plot_loss_curves
-from plugrcnn.engine.solver import SolverConfig, build_lr_scheduler, build_optimizer, lr_factor_at
+from plugrcnn.engine.metrics import plot_loss_curves
+from plugrcnn.engine.solver import SolverConfig, build_lr_scheduler, build_optimizer
+from plugrcnn.engine.tensorboard import TensorBoardHook
 from plugrcnn.engine.training_sampler import build_training_loader, derive_seed
 from plugrcnn.errors import PlugrcnnError
 
-__all__ = ["Trainer", "plot_loss_curves"]
+__all__ = ["HookBase", "StepRecord", "Trainer", "plot_loss_curves"]
 
 logger = logging.getLogger(__name__)
 
 LossDict = Mapping[str, torch.Tensor]
-METRICS_FILE = "metrics.jsonl"
-LOSS_PLOT_FILE = "loss_curves.png"
 _RESUME_KEYS = ("model", "optimizer", "scheduler", "iteration", "data", "rng")
 
 
 @dataclasses.dataclass
-class _Run:
-    """What one `train()` call works on; `iteration` = completed steps, `data_position` = images used."""
+class RunState:
+    """What one `train()` call works on (`Trainer.run`, for hooks); `iteration` = completed steps,
+    `data_position` = images used."""
 
     model: nn.Module           # unwrapped; what checkpoints store
     trained_model: nn.Module   # `model` or its DistributedDataParallel wrapper
@@ -81,27 +84,14 @@ class _Run:
     resumed_from: str | None = None  # file name of the checkpoint loaded by `resume`
 
 
-class _LossWindow:
-    """Sums of the losses and timings since the last metrics line (device tensors: no syncs)."""
+@dataclasses.dataclass
+class StepRecord:
+    """What the last step produced, for the hooks: named losses, their reduced sum, timings."""
 
-    def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.steps = 0
-        self.step_seconds = 0.0
-        self.data_seconds = 0.0
-
-    def add(self, loss_dict: LossDict, total: torch.Tensor, step_seconds: float,
-            data_seconds: float) -> None:
-        for name, value in {**loss_dict, "total_loss": total}.items():
-            value = value.detach().float()
-            self.sums[name] = self.sums[name] + value if name in self.sums else value
-        self.steps += 1
-        self.step_seconds += step_seconds
-        self.data_seconds += data_seconds
-
-    def means(self) -> dict[str, float]:
-        """Per-step mean of every loss, averaged over ranks too (a collective call)."""
-        return all_reduce_mean_dict({k: v / self.steps for k, v in self.sums.items()})
+    losses: LossDict
+    total: torch.Tensor
+    step_seconds: float
+    data_seconds: float
 
 
 class Trainer:
@@ -109,9 +99,12 @@ class Trainer:
 
     `batch` is what `collate_fn` makes of a list of `dataset` items; `criterion(model(batch))`
     gives named scalar losses (`loss_*`; default criterion: the model returns them itself) and
-    `reduce_losses` turns them into the scalar that is minimised (default: their sum). `device`: default `cuda:<LOCAL_RANK>` if CUDA is
-    available, else CPU. `find_unused_parameters` is passed to DistributedDataParallel.
-    Only rank 0 writes checkpoints, metrics.jsonl and loss_curves.png.
+    `reduce_losses` turns them into the scalar that is minimised (default: their sum). `device`:
+    default `cuda:<LOCAL_RANK>` if CUDA is available, else CPU. `find_unused_parameters` is passed to DistributedDataParallel.
+
+    What happens around the steps is done by hooks (`plugrcnn.engine.hooks`): `default_hooks()`
+    (checkpoints, metrics.jsonl, TensorBoard, progress, loss plot), then `hooks` in their order.
+    Only rank 0 writes files.
     """
 
     def __init__(self, *, model: nn.Module, dataset: Dataset, collate_fn: Callable[[list[Any]], Any],
@@ -119,7 +112,7 @@ class Trainer:
                  criterion: Callable[[Any], LossDict] | None = None,
                  reduce_losses: Callable[[LossDict], torch.Tensor] | None = None,
                  device: str | torch.device | None = None,
-                 find_unused_parameters: bool = False) -> None:
+                 find_unused_parameters: bool = False, hooks: Sequence[HookBase] = ()) -> None:
         self.model = model
         self.dataset = dataset
         self.collate_fn = collate_fn
@@ -130,6 +123,12 @@ class Trainer:
         self.device = torch.device(device) if device is not None else None
         self.find_unused_parameters = find_unused_parameters
         self.start_iteration: int | None = None  # where the last `train()` began (0 or resumed)
+        self.extra_hooks = list(hooks)
+        self.hooks: list[HookBase] = []
+        self.run: RunState | None = None            # the state of the current / last `train()`
+        self.last_step: StepRecord | None = None
+        self.latest_metrics: dict[str, Any] = {}  # every entry published for the last iteration
+        self.finished = False                    # True once max_iter was reached without error
 
     # ----------------------------------------------------------------------------- set-up
 
@@ -140,7 +139,7 @@ class Trainer:
             return torch.device("cuda", get_local_rank())
         return torch.device("cpu")
 
-    def _prepare_run(self) -> _Run:
+    def _prepare_run(self) -> RunState:
         cfg = self.solver
         world_size = get_world_size()
         if cfg.ims_per_batch % world_size:
@@ -154,7 +153,7 @@ class Trainer:
             logger.warning("solver.amp: mixed precision needs CUDA; training on %s in float32", device)
         model = self.model.to(device).train()
         optimizer = build_optimizer(model, cfg)
-        return _Run(model=model, trained_model=model, optimizer=optimizer,
+        return RunState(model=model, trained_model=model, optimizer=optimizer,
                     scheduler=build_lr_scheduler(optimizer, cfg),
                     scaler=torch.amp.GradScaler("cuda", enabled=use_amp), device=device,
                     use_amp=use_amp)
@@ -165,7 +164,7 @@ class Trainer:
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
 
-    def _resume(self, run: _Run) -> None:
+    def _resume(self, run: RunState) -> None:
         path = find_last_checkpoint(self.output_dir)
         if path is None:
             logger.warning("resume: no checkpoint in %s; starting at iteration 0", self.output_dir)
@@ -216,7 +215,7 @@ class Trainer:
             "no update was made with it: lower solver.base_lr, raise solver.warmup_iters or set "
             "solver.clip_grad_norm, then resume from the last checkpoint")
 
-    def _step(self, run: _Run, batch: Any) -> tuple[LossDict, torch.Tensor]:
+    def _step(self, run: RunState, batch: Any) -> tuple[LossDict, torch.Tensor]:
         cfg = self.solver
         with torch.autocast(device_type=run.device.type, dtype=torch.float16, enabled=run.use_amp):
             loss_dict = self.criterion(run.trained_model(batch))
@@ -232,40 +231,32 @@ class Trainer:
         run.scheduler.step()
         return loss_dict, total
 
-    # ----------------------------------------------------------------------------- outputs
+    # ----------------------------------------------------------------------------- hooks
 
-    def _save(self, run: _Run, name: str) -> None:
-        """Write checkpoint `name` (rank 0), pointing `last_checkpoint` at it; collective call."""
-        rng_states = all_gather_objects(capture_rng_state())
-        if not is_main_process():
-            return
-        state = {
-            "model": run.model.state_dict(),
-            "optimizer": run.optimizer.state_dict(),
-            "scheduler": run.scheduler.state_dict(),
-            "grad_scaler": run.scaler.state_dict(),
-            "iteration": run.iteration,
-            "data": {"position": run.data_position, "seed": self.solver.seed,
-                     "dataset_size": len(self.dataset)},
-            "rng": rng_states,
-            "solver": dataclasses.asdict(self.solver),
-        }
-        save_checkpoint(self.output_dir / name, state)
-        write_last_checkpoint(self.output_dir, name)
-        prune_periodic_checkpoints(self.output_dir, keep=self.solver.keep_checkpoints)
+    def default_hooks(self) -> list[HookBase]:
+        """Run before the caller's hooks, in this order (checkpoints last: after an evaluation)."""
+        return [LossWindowHook(), ProgressHook(), MetricsFileHook(), TensorBoardHook(),
+                CheckpointHook(), LossPlotHook()]
 
-    def _metrics_entry(self, run: _Run, window: _LossWindow) -> dict[str, Any]:
-        return {"iteration": run.iteration, **window.means(),
-                "lr": self.solver.base_lr * lr_factor_at(run.iteration - 1, self.solver),
-                "time": window.step_seconds / window.steps,
-                "data_time": window.data_seconds / window.steps}
+    @property
+    def iteration(self) -> int:
+        """Steps completed so far (0 before the first; resumed runs start at the checkpoint's)."""
+        return self.run.iteration if self.run is not None else 0
+
+    def publish(self, entry: dict[str, Any]) -> None:
+        """Hand a metrics entry ({"iteration": int, name: float, ...}) to every hook's `on_metrics`."""
+        if entry.get("iteration") != self.latest_metrics.get("iteration"):
+            self.latest_metrics = {}
+        self.latest_metrics.update(entry)
+        for hook in self.hooks:
+            hook.on_metrics(entry)
 
     # ----------------------------------------------------------------------------- the loop
 
     def train(self, resume: bool = False) -> dict[str, Any]:
-        """Run to `solver.max_iter` (from the last checkpoint if `resume`); the last metrics line."""
+        """Run to `solver.max_iter` (from the last checkpoint if `resume`); the last metrics entry."""
         setup_distributed()
-        run = self._prepare_run()
+        run = self.run = self._prepare_run()
         if is_main_process():
             self.output_dir.mkdir(parents=True, exist_ok=True)
             remove_stale_temp_files(self.output_dir)
@@ -273,58 +264,43 @@ class Trainer:
         if resume:
             self._resume(run)
         self.start_iteration = run.iteration
+        self.finished = False
+        self.latest_metrics = {}
         run.trained_model = wrap_model_for_ddp(run.model, run.device, self.find_unused_parameters)
-        writer = MetricsWriter(self.output_dir / METRICS_FILE) if is_main_process() else None
+        self.hooks = [*self.default_hooks(), *self.extra_hooks]
+        for hook in self.hooks:
+            hook.trainer = self
+        started: list[HookBase] = []  # a hook whose before_train did not run gets no after_train
         try:
-            last_entry = self._loop(run, writer)
+            for hook in self.hooks:
+                hook.before_train()
+                started.append(hook)
+            self._loop(run)
+            self.finished = True
         finally:
-            if writer is not None:
-                writer.close()
-        # Same decision on every rank (no file-system look-up): _save is a collective call.
-        if run.iteration > self.start_iteration or run.resumed_from != FINAL_CHECKPOINT_NAME:
-            self._save(run, FINAL_CHECKPOINT_NAME)
-        if is_main_process():
-            plot_loss_curves(self.output_dir / METRICS_FILE, self.output_dir / LOSS_PLOT_FILE)
-        return last_entry or {"iteration": run.iteration}
+            for hook in started:
+                hook.after_train()
+        return dict(self.latest_metrics) or {"iteration": run.iteration}
 
-    def _loop(self, run: _Run, writer: MetricsWriter | None) -> dict[str, Any]:
+    def _loop(self, run: RunState) -> None:
         cfg = self.solver
         loader = build_training_loader(
             self.dataset, self.collate_fn, images_per_process=cfg.ims_per_batch // get_world_size(),
             seed=cfg.seed, start_position=run.data_position, num_workers=cfg.num_workers,
             rank=get_rank(), world_size=get_world_size(), pin_memory=run.device.type == "cuda")
         batches = iter(loader)
-        window, last_entry = _LossWindow(), {}
-        # disable=None: a bar only on an interactive terminal; progress also goes to the log.
-        bar = tqdm(total=cfg.max_iter, initial=run.iteration, desc="train", dynamic_ncols=True,
-                   disable=None if is_main_process() else True)
         try:
             while run.iteration < cfg.max_iter:
+                for hook in self.hooks:
+                    hook.before_step()
                 started = time.perf_counter()
                 batch = next(batches)
                 data_seconds = time.perf_counter() - started
                 loss_dict, total = self._step(run, batch)
                 run.iteration += 1
                 run.data_position += cfg.ims_per_batch
-                window.add(loss_dict, total, time.perf_counter() - started, data_seconds)
-                bar.update(1)
-                if run.iteration % cfg.log_period == 0 or run.iteration == cfg.max_iter:
-                    last_entry = self._log(run, window, writer, bar)
-                    window = _LossWindow()
-                if run.iteration % cfg.checkpoint_period == 0 and run.iteration < cfg.max_iter:
-                    self._save(run, periodic_checkpoint_name(run.iteration))
+                self.last_step = StepRecord(loss_dict, total, time.perf_counter() - started, data_seconds)
+                for hook in self.hooks:
+                    hook.after_step()
         finally:
-            bar.close()
             del batches  # stops the DataLoader workers
-        return last_entry
-
-    def _log(self, run: _Run, window: _LossWindow, writer: MetricsWriter | None,
-             bar: tqdm) -> dict[str, Any]:
-        entry = self._metrics_entry(run, window)
-        if writer is not None:
-            writer.write(entry)
-        bar.set_postfix(loss=f"{entry['total_loss']:.4g}", lr=f"{entry['lr']:.3g}", refresh=False)
-        if bar.disable and is_main_process():
-            logger.info("iter %d/%d  total_loss %.4g  lr %.3g  %.3f s/iter", run.iteration,
-                        self.solver.max_iter, entry["total_loss"], entry["lr"], entry["time"])
-        return entry

@@ -12,10 +12,10 @@ from plugrcnn.config.schema import Config
 from plugrcnn.data.build import load_split, sync_model_with_dataset
 from plugrcnn.data.mapper import DatasetMapper, trivial_batch_collator
 from plugrcnn.data.transforms import TrainAugmentation
-from plugrcnn.engine.distributed import is_main_process, setup_distributed
 from plugrcnn.engine.losses import make_loss_reducer
 from plugrcnn.engine.solver import SolverConfig
 from plugrcnn.engine.trainer import Trainer
+from plugrcnn.engine.training_hooks import hooks_from_config
 from plugrcnn.modeling.build import BuiltModel, build_model, resolve_device
 from plugrcnn.modeling.weights import load_model_weights
 from plugrcnn.outputs import write_text_atomic
@@ -46,19 +46,14 @@ def prepare_training(cfg: Config) -> tuple[BuiltModel, Any, SolverConfig]:
 
 
 def train_from_config(cfg: Config, resume: bool = False) -> dict[str, Any]:
-    # weights trained from scratch drift into denormal floats, which are ~20x slower on CPUs
-    torch.set_flush_denormal(True)
-    setup_distributed()
     built, dataset, solver = prepare_training(cfg)
     output_dir = Path(cfg.output_dir)
-    if is_main_process():
-        save_config(cfg, output_dir / "config.yaml")
     device = None if cfg.model.device == "auto" else resolve_device(cfg.model.device)
     trainer = Trainer(model=built.model, dataset=dataset, collate_fn=trivial_batch_collator,
                       solver=solver, output_dir=output_dir, criterion=built.criterion,
                       reduce_losses=make_loss_reducer(built.registry.pm.hook, cfg.model.loss_weights),
-                      device=device)
-    return trainer.train(resume=resume)
+                      device=device, hooks=hooks_from_config(cfg, solver, built, save_config))
+    return trainer.train(resume=resume)  # joins the process group (torchrun) first
 
 
 __all__ = ["prepare_training", "save_config", "train_from_config"]

@@ -24,7 +24,6 @@ class Predictor:
         if weights:
             load_model_weights(built.model, weights)
         device = resolve_device(cfg.model.device)
-        torch.set_flush_denormal(True)  # denormal weights/activations are ~20x slower on CPUs
         built.model.to(device).eval()
         return cls(cfg, built, device)
 

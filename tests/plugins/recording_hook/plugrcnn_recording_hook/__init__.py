@@ -1,0 +1,1 @@
+"""Test plugin: a trainer hook that records the calls it gets (see `hook.RecordCallsHook`)."""
