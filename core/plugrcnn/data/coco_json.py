@@ -16,6 +16,11 @@ from typing import Any
 
 from plugrcnn.errors import PlugrcnnError
 
+try:  # a faster parser where installed (a dependency of plugrcnn; json does the same job)
+    import orjson
+except ImportError:  # pragma: no cover
+    orjson = None  # type: ignore[assignment]
+
 CocoDict = dict[str, Any]
 TOP_LEVEL_KEYS = ("images", "annotations", "categories")
 # record kind -> (key, expected python type, type name for messages) that must be present
@@ -101,7 +106,7 @@ def load_coco_json(path: str | Path) -> CocoDict:
     """
     path = Path(path)
     try:
-        content = json.loads(path.read_text(encoding="utf-8"))
+        content = _parse_json(path.read_bytes())
     except FileNotFoundError:
         raise PlugrcnnError(f"{path}: annotation file not found; check the path") from None
     except OSError as error:  # a directory, no permission, ...
@@ -121,11 +126,40 @@ def load_coco_json(path: str | Path) -> CocoDict:
             raise PlugrcnnError(f"{path}: key '{key}' must be a list, got "
                                 f"{_type_name(content[key])}")
     for kind in TOP_LEVEL_KEYS:
-        for index, record in enumerate(content[kind]):
-            _check_record(path, kind, index, record)
-    _check_unique_ids(path, "images", content["images"])
-    _check_unique_ids(path, "categories", content["categories"])
+        if kind == "categories" or not _records_look_valid(kind, content[kind]):
+            for index, record in enumerate(content[kind]):  # finds and names the bad record
+                _check_record(path, kind, index, record)
+    for kind in ("images", "categories"):
+        if len({record["id"] for record in content[kind]}) != len(content[kind]):
+            _check_unique_ids(path, kind, content[kind])
     return content
+
+
+def _parse_json(raw: bytes) -> Any:
+    """orjson where it reads the file (3x faster than json on COCO train2017's 450 MB); json
+    for what orjson refuses (NaN, ints past 64 bits, bad files), so values accepted and the
+    error messages are json's."""
+    if orjson is not None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw.decode("utf-8"))
+
+
+def _records_look_valid(kind: str, records: list[Any]) -> bool:
+    """Whether every record passes `_check_record`, judged a field at a time across records
+    (no Python call per record); False sends the caller to `_check_record` for the message."""
+    if set(map(type, records)) - {dict}:
+        return False
+    for key, expected, _ in _REQUIRED_FIELDS[kind]:
+        # exact types: bool (a subclass of int) must not pass for an int
+        if set(map(type, [record.get(key) for record in records])) - {expected}:
+            return False
+    if kind == "images" and records:
+        return min(record["height"] for record in records) > 0 and \
+            min(record["width"] for record in records) > 0
+    return True
 
 
 def _merge_images(instances: CocoDict, keypoints: CocoDict, instances_path: Path,
