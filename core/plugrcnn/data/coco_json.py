@@ -16,7 +16,12 @@ from typing import Any
 
 from plugrcnn.errors import PlugrcnnError
 
-try:  # a faster parser where installed (a dependency of plugrcnn; json does the same job)
+# orjson parses COCO files faster than json and builds the same objects, except: it refuses NaN
+# and Infinity, and reads integers past 64 bits as floats. So a file orjson refuses, or whose
+# structure check fails (an id read as a float), is read again with json, whose reading and
+# messages decide; past 64 bits, a coordinate or area stays orjson's float (equal in value up
+# to float rounding: no pixel coordinate is that large).
+try:
     import orjson
 except ImportError:  # pragma: no cover
     orjson = None  # type: ignore[assignment]
@@ -106,15 +111,30 @@ def load_coco_json(path: str | Path) -> CocoDict:
     """
     path = Path(path)
     try:
-        content = _parse_json(path.read_bytes())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise PlugrcnnError(f"{path}: annotation file not found; check the path") from None
     except OSError as error:  # a directory, no permission, ...
         raise PlugrcnnError(f"{path}: cannot read the annotation file ({error.strerror})"
                             ) from None
+    if orjson is not None:
+        try:
+            return _checked_structure(path, orjson.loads(raw))
+        except (orjson.JSONDecodeError, PlugrcnnError):
+            pass  # json's reading decides: it accepts NaN, keeps ints past 64 bits as ints
+    return _checked_structure(path, _parse_with_json(path, raw))
+
+
+def _parse_with_json(path: Path, raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise PlugrcnnError(f"{path}: not a JSON file ({str(error).splitlines()[0]}); "
                             "expected a COCO-format annotation file") from None
+
+
+def _checked_structure(path: Path, content: Any) -> CocoDict:
+    """`content` if it is a COCO dict (see `load_coco_json`), else PlugrcnnError."""
     if not isinstance(content, dict):
         raise PlugrcnnError(f"{path}: top level is {_type_name(content)}, expected an object "
                             "with keys images, annotations, categories (COCO format)")
@@ -133,18 +153,6 @@ def load_coco_json(path: str | Path) -> CocoDict:
         if len({record["id"] for record in content[kind]}) != len(content[kind]):
             _check_unique_ids(path, kind, content[kind])
     return content
-
-
-def _parse_json(raw: bytes) -> Any:
-    """orjson where it reads the file (3x faster than json on COCO train2017's 450 MB); json
-    for what orjson refuses (NaN, ints past 64 bits, bad files), so values accepted and the
-    error messages are json's."""
-    if orjson is not None:
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(raw.decode("utf-8"))
 
 
 def _records_look_valid(kind: str, records: list[Any]) -> bool:
