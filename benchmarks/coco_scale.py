@@ -137,12 +137,16 @@ def measure_workers(instances: Path, image_dir: Path, workers: int,
 
     dataset = CocoDataset.from_files(instances, image_dir, training=True)
     annotation_pass = _AnnotationPass(dataset, report_dir)
-    loader = DataLoader(annotation_pass, batch_size=64, num_workers=workers,
+    batch_size = max(1, min(64, len(dataset) // (4 * workers)))  # every worker gets batches
+    loader = DataLoader(annotation_pass, batch_size=batch_size, num_workers=workers,
                         collate_fn=sum, multiprocessing_context="fork",
                         persistent_workers=True, worker_init_fn=annotation_pass.worker_started)
     start = time.perf_counter()
     touched = sum(loader)  # one pass: every image's annotations once, split over the workers
     seconds = time.perf_counter() - start
+    deadline = time.monotonic() + 60
+    while len(list(report_dir.glob("*.json"))) < workers and time.monotonic() < deadline:
+        time.sleep(0.1)  # a worker given no batch may start after the pass has ended
     reports = [json.loads(path.read_text()) | {"pid": int(path.stem)}
                for path in sorted(report_dir.glob("*.json"))]
     growth = [private_bytes(r["pid"]) - r["private_at_start"] for r in reports]

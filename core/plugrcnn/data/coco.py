@@ -40,6 +40,7 @@ from plugrcnn.data.coco_screen import masks_expected_in, screen_annotations
 from plugrcnn.data.coco_json import (
     CocoDict,
     DatasetWarning,
+    cyclic_gc_paused,
     load_coco_json,
     merge_keypoints_into_instances,
 )
@@ -139,6 +140,15 @@ class CocoDataset(Dataset):
         transform: Callable[[dict[str, Any]], Any] | None = None,
     ) -> CocoDataset:
         """Load an instances file, merged with a person_keypoints-style file if given."""
+        with cyclic_gc_paused():  # until the parsed file is freed (see cyclic_gc_paused)
+            return cls._from_files(instances_json, image_root, keypoints_json, training=training,
+                                   category_ids=category_ids, check_images=check_images,
+                                   check_headers=check_headers, max_image_pixels=max_image_pixels,
+                                   resize_to=resize_to, transform=transform)
+
+    @classmethod
+    def _from_files(cls, instances_json: str | Path, image_root: str | Path,
+                    keypoints_json: str | Path | None, **kwargs: Any) -> CocoDataset:
         instances_path = Path(instances_json)
         coco = load_coco_json(instances_path)
         source, conflicts = str(instances_path), []
@@ -147,10 +157,7 @@ class CocoDataset(Dataset):
             coco, conflicts = merge_keypoints_into_instances(
                 coco, load_coco_json(keypoints_path), instances_path, keypoints_path)
             source = f"{instances_path} + {keypoints_path}"
-        return cls(coco, image_root, training=training, source=source,
-                   category_ids=category_ids, check_images=check_images,
-                   check_headers=check_headers, max_image_pixels=max_image_pixels,
-                   resize_to=resize_to, transform=transform, merge_conflicts=conflicts)
+        return cls(coco, image_root, source=source, merge_conflicts=conflicts, **kwargs)
 
     def _build_category_maps(self, categories: list[dict[str, Any]],
                              category_ids: Sequence[int] | None) -> None:

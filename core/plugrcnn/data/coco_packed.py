@@ -28,12 +28,16 @@ class PackedRecords(Sequence):
     """
 
     def __init__(self, records: Iterable[Any]) -> None:
-        blobs = [pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL) for record in records]
-        self.offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)),
-                  out=self.offsets[1:])
-        # frombuffer over the joined bytes: no second copy; read-only, as it should be
-        self.buffer = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+        # appended to one bytearray (grown in place, mremap) rather than joined from a list of
+        # blobs: the blobs and their join would hold the data twice at the peak
+        data, ends = bytearray(), []
+        for record in records:
+            data += pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+            ends.append(len(data))
+        self.offsets = np.zeros(len(ends) + 1, dtype=np.int64)
+        self.offsets[1:] = ends
+        self.buffer = np.frombuffer(data, dtype=np.uint8)  # shares `data`, no copy
+        self.buffer.flags.writeable = False
 
     @classmethod
     def from_slices(cls, items: list[Any], bounds: np.ndarray) -> PackedRecords:

@@ -14,8 +14,9 @@ marked: slower, still exact. Shape shorthand: N annotations, P polygons, C coord
 """
 from __future__ import annotations
 
+import array
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -36,8 +37,9 @@ class Screen:
     chosen: np.ndarray
 
 
-def _column(annotations: list[dict[str, Any]], key: str, default: Any = None) -> list[Any]:
-    return [annotation.get(key, default) for annotation in annotations]
+def _column(annotations: list[dict[str, Any]], key: str) -> list[Any]:
+    """annotation.get(key) of each annotation (a C loop: 2x a list comprehension)."""
+    return list(map(dict.get, annotations, repeat(key)))
 
 
 def _lookup(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -69,10 +71,8 @@ def _bbox_rows_to_check(boxes: list[Any], widths: np.ndarray, heights: np.ndarra
 
 
 def _coordinates_are_plain_numbers(flat: list[Any], values: np.ndarray) -> bool:
-    """Whether `values` (C,), numpy's reading of `flat`, holds only ints and floats of it: no
-    str (they make a str array), no None (object array), no bool (True/False read as 1/0)."""
-    if values.dtype.kind not in "if":
-        return False
+    """Whether `flat` (C,), read as float64 `values`, held ints and floats only: bools were
+    read as 1.0 / 0.0, so the 0s and 1s are looked at one by one."""
     ones_or_zeros = np.flatnonzero((values == 0) | (values == 1)).tolist()
     return not any(type(flat[i]) is bool for i in ones_or_zeros)
 
@@ -94,11 +94,13 @@ def _polygon_rows_to_check(segmentations: list[Any], masks_expected: bool) -> np
         return check
     lengths = np.fromiter(map(len, polygons), dtype=np.int64, count=len(polygons))
     flat = list(chain.from_iterable(polygons))
-    try:
-        values = np.array(flat) if flat else np.zeros(0)
-    except (ValueError, OverflowError):
-        values = np.zeros(0, dtype=object)
-    if not _coordinates_are_plain_numbers(flat, values):
+    try:  # array.array refuses str, None and lists (numpy would read "7" as 7.0); 2x np.array
+        values = np.frombuffer(array.array("d", flat), dtype=np.float64)
+    except (TypeError, OverflowError):
+        values = None
+    plain = values is not None and _coordinates_are_plain_numbers(flat, values)
+    del flat  # (C,) pointers: 400 MB on COCO train2017, freed before the next arrays
+    if not plain:
         check[rows] = True
         return check
     polygon_row = np.repeat(rows, counts)  # (P,)
