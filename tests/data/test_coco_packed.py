@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from plugrcnn.data.coco import CocoDataset
 from plugrcnn.data.coco_annotations import check_annotation, complete_annotation, has_mask
 from plugrcnn.data.coco_packed import PackedRecords
+from plugrcnn.errors import PlugrcnnError
 
 HEIGHT, WIDTH = 16, 24
 CATEGORIES = [{"id": 5, "name": "thing"},
@@ -179,3 +180,13 @@ def test_a_single_bad_value_in_a_clean_file_is_judged_as_in_python(
     for image_id, kept in expected.items():
         assert repr(dataset.annotations_of(image_id)) == repr(kept)
     assert {r: ids for r, ids in dataset.skipped_ids.items() if ids} == skipped
+
+
+def test_an_image_id_past_64_bits_is_one_error_naming_the_file_and_id(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.png").touch()
+    content = {"images": [{"id": 2 ** 70, "file_name": "a.png", "height": 4, "width": 4}],
+               "categories": CATEGORIES, "annotations": []}
+    with pytest.raises(PlugrcnnError, match=r"instances\.json: image id 1180591620717411303424 "
+                                            r"does not fit in 64 bits"):
+        _load(tmp_path, content, None, training=False)

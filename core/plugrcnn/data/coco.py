@@ -84,6 +84,16 @@ def _keypoint_metadata(category: dict[str, Any]) -> KeypointMetadata:
     )
 
 
+def _repeated_ids(annotations: list[dict[str, Any]]) -> list[bool]:
+    """Per annotation: whether an earlier one has its id (ids of any size)."""
+    seen: set[int] = set()
+    repeated = []
+    for annotation in annotations:
+        repeated.append(annotation["id"] in seen)
+        seen.add(annotation["id"])
+    return repeated
+
+
 class CocoDataset(Dataset):
     """COCO-format images and annotations; see the module docstring for bad-input handling.
 
@@ -231,17 +241,14 @@ class CocoDataset(Dataset):
             screen = None
         if screen is None:
             accepted, exact_rows = np.zeros(len(annotations), dtype=bool), range(len(annotations))
+            duplicate = _repeated_ids(annotations)
         else:
             accepted = ~screen.exact & screen.chosen
             self.num_excluded_by_category = int((~screen.exact & ~screen.chosen).sum())
-            exact_rows = np.flatnonzero(screen.exact).tolist()
-        seen_ids: set[int] = set()
+            exact_rows, duplicate = np.flatnonzero(screen.exact).tolist(), screen.duplicate
         for row in exact_rows:
-            annotation = annotations[row]
-            duplicate = annotation["id"] in seen_ids if screen is None else screen.duplicate[row]
-            seen_ids.add(annotation["id"]) if screen is None else None
-            accepted[row] = self._check_one(annotation, bool(duplicate), known_images, available,
-                                            masks_expected)
+            accepted[row] = self._check_one(annotations[row], bool(duplicate[row]), known_images,
+                                            available, masks_expected)
         return np.flatnonzero(accepted).tolist()
 
     def _check_one(self, annotation: dict[str, Any], duplicate: bool,
@@ -278,6 +285,11 @@ class CocoDataset(Dataset):
         Items are the available images (sorted by id); training keeps only those with a
         non-crowd annotation. `_sizes` (A, 2) holds each available image's (height, width).
         """
+        try:
+            self._available_ids = np.array(list(available), dtype=np.int64)
+        except OverflowError:
+            raise PlugrcnnError(f"{self.source}: image id {max(available, key=abs)} does not fit "
+                                "in 64 bits; renumber the images") from None
         position = {image_id: index for index, image_id in enumerate(available)}
         owners = np.array([position[annotations[row]["image_id"]] for row in rows],
                           dtype=np.int64)
@@ -287,7 +299,6 @@ class CocoDataset(Dataset):
         np.cumsum(np.bincount(owners, minlength=len(available)), out=bounds[1:])
         self._annotation_records = PackedRecords.from_slices(kept, bounds)
         self._image_records = PackedRecords(available.values())
-        self._available_ids = np.array(list(available), dtype=np.int64)
         self._sizes = np.array([(i["height"], i["width"]) for i in available.values()],
                                dtype=np.int64).reshape(-1, 2)
         if not self.training:
