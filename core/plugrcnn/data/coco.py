@@ -21,6 +21,12 @@ Images are read by `plugrcnn.inference.images` (8-bit RGB, first frame, pixel li
 Crowd annotations are kept (`iscrowd=1`: to be ignored, never foreground). Training skips images
 without a usable non-crowd annotation (counted in `num_images_without_annotations`, not a
 warning: COCO has such images by design); evaluation keeps every image.
+
+At COCO scale (train2017: 118k images, 860k annotations) the checks run on all annotations at
+once (`coco_screen`: numpy, Python only for the rows it marks), and the kept images and
+annotations are stored pickled in flat numpy buffers (`coco_packed`), unpickled per item: forked
+DataLoader workers share them instead of copying every page their reference counts touch.
+`benchmarks/coco_scale.py` measures both against pycocotools.
 """
 from __future__ import annotations
 
@@ -29,13 +35,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from plugrcnn.data.coco_annotations import SkipLog, check_annotation, complete_annotation, has_mask
+from plugrcnn.data.coco_annotations import SkipLog, check_annotation, complete_annotation
+from plugrcnn.data.coco_packed import PackedRecords
+from plugrcnn.data.coco_screen import masks_expected_in, screen_annotations
 from plugrcnn.data.coco_json import (
     CocoDict,
     DatasetWarning,
+    cyclic_gc_paused,
     load_coco_json,
     merge_keypoints_into_instances,
 )
@@ -43,6 +53,16 @@ from plugrcnn.errors import PlugrcnnError
 from plugrcnn.inference.images import DEFAULT_MAX_IMAGE_PIXELS, read_header, read_image
 
 __all__ = ["CocoDataset", "DatasetWarning", "load_coco_json"]
+
+
+def _repeated_ids(annotations: list[dict[str, Any]]) -> list[bool]:
+    """Per annotation: whether an earlier one has its id (ids of any size)."""
+    seen: set[int] = set()
+    repeated = []
+    for annotation in annotations:
+        repeated.append(annotation["id"] in seen)
+        seen.add(annotation["id"])
+    return repeated
 
 
 class CocoDataset(Dataset):
@@ -83,9 +103,8 @@ class CocoDataset(Dataset):
         available = self._available_images(known_images, check_images, check_headers)
         for annotation, detail in merge_conflicts:
             self._log.skip_annotation(annotation, "merge_conflict", detail)
-        self._annotations = self._validated_annotations(coco["annotations"], known_images,
-                                                        available)
-        self.images = self._kept_images(available)
+        rows = self._validated_annotations(coco["annotations"], known_images, available)
+        self._store(coco["annotations"], rows, available)
         self._log.summarise()
         self.skipped = self._log.annotations
         self.skipped_ids = self._log.annotation_ids
@@ -108,6 +127,15 @@ class CocoDataset(Dataset):
         transform: Callable[[dict[str, Any]], Any] | None = None,
     ) -> CocoDataset:
         """Load an instances file, merged with a person_keypoints-style file if given."""
+        with cyclic_gc_paused():  # until the parsed file is freed (see cyclic_gc_paused)
+            return cls._from_files(instances_json, image_root, keypoints_json, training=training,
+                                   category_ids=category_ids, check_images=check_images,
+                                   check_headers=check_headers, max_image_pixels=max_image_pixels,
+                                   resize_to=resize_to, transform=transform)
+
+    @classmethod
+    def _from_files(cls, instances_json: str | Path, image_root: str | Path,
+                    keypoints_json: str | Path | None, **kwargs: Any) -> CocoDataset:
         instances_path = Path(instances_json)
         coco = load_coco_json(instances_path)
         source, conflicts = str(instances_path), []
@@ -116,10 +144,7 @@ class CocoDataset(Dataset):
             coco, conflicts = merge_keypoints_into_instances(
                 coco, load_coco_json(keypoints_path), instances_path, keypoints_path)
             source = f"{instances_path} + {keypoints_path}"
-        return cls(coco, image_root, training=training, source=source,
-                   category_ids=category_ids, check_images=check_images,
-                   check_headers=check_headers, max_image_pixels=max_image_pixels,
-                   resize_to=resize_to, transform=transform, merge_conflicts=conflicts)
+        return cls(coco, image_root, source=source, merge_conflicts=conflicts, **kwargs)
 
     def _build_category_maps(self, categories: list[dict[str, Any]],
                              category_ids: Sequence[int] | None) -> None:
@@ -145,13 +170,15 @@ class CocoDataset(Dataset):
     def _available_images(self, images: dict[int, dict[str, Any]], check_images: bool,
                           check_headers: bool) -> dict[int, dict[str, Any]]:
         available: dict[int, dict[str, Any]] = {}
+        root = str(self.image_root)
         for image_id in sorted(images):
             image = images[image_id]
-            path = self.image_root / image["file_name"]
-            if not os.path.exists(path):
+            if not os.path.exists(os.path.join(root, image["file_name"])):  # no Path: 118k stats
+                path = self.image_root / image["file_name"]
                 self._log.skip_image(image, str(path), "missing_file", "image file not found")
                 continue
             if check_images or check_headers:
+                path = self.image_root / image["file_name"]
                 try:
                     self._decode(image) if check_images else self._check_header(image)
                 except PlugrcnnError as error:
@@ -162,56 +189,130 @@ class CocoDataset(Dataset):
 
     def _validated_annotations(self, annotations: list[dict[str, Any]],
                                known_images: dict[int, dict[str, Any]],
-                               available: dict[int, dict[str, Any]]) -> dict[int, list[dict]]:
-        by_image: dict[int, list[dict[str, Any]]] = {image_id: [] for image_id in available}
-        seen_ids: set[int] = set()
-        self.num_excluded_by_category = 0
-        masks_expected = any(has_mask(a) for a in annotations)
-        for annotation in annotations:
-            image = known_images.get(annotation["image_id"])
-            category = self.categories.get(annotation["category_id"])
-            if annotation["id"] in seen_ids:
-                self._log.skip_annotation(annotation, "duplicate_id", "annotation id repeats")
-                continue
-            seen_ids.add(annotation["id"])
-            if image is None:
-                self._log.skip_annotation(annotation, "unknown_image", "image id "
-                                          f"{annotation['image_id']} is not in the images list")
-            elif category is None:
-                self._log.skip_annotation(annotation, "unknown_category", "category id "
-                                          f"{annotation['category_id']} is not in categories")
-            elif annotation["image_id"] not in available:
-                self._log.skip_annotation(annotation, "missing_image_file",
-                                          "its image was skipped", warn=False)
-            elif annotation["category_id"] not in self.category_id_to_label:
-                self.num_excluded_by_category += 1  # left out on purpose by category_ids
-            else:
-                problem = check_annotation(annotation, image, len(category.get("keypoints") or []),
-                                           masks_expected)
-                if problem is not None:
-                    self._log.skip_annotation(annotation, *problem)
-                    continue
-                label = self.category_id_to_label[annotation["category_id"]]
-                by_image[image["id"]].append(
-                    complete_annotation(annotation, label, image["width"], image["height"]))
-        return by_image
+                               available: dict[int, dict[str, Any]]) -> list[int]:
+        """Indices of the annotations kept, in file order; the rest skipped and logged.
 
-    def _kept_images(self, available: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+        `screen_annotations` passes most rows at once; the rows it marks (and every row when
+        the ids do not fit int64) are checked here one by one, in file order.
+        """
+        self.num_excluded_by_category = 0
+        masks_expected = masks_expected_in(annotations)
+        try:
+            screen = screen_annotations(
+                annotations, np.array(sorted(known_images), dtype=np.int64),
+                np.array(list(available), dtype=np.int64),
+                np.array([(i["height"], i["width"]) for i in available.values()],
+                         dtype=np.int64).reshape(-1, 2),
+                np.array(sorted(self.categories), dtype=np.int64),
+                np.array(list(self.category_id_to_label), dtype=np.int64), masks_expected)
+        except (OverflowError, TypeError, ValueError):  # ids past int64: all rows in Python
+            screen = None
+        if screen is None:
+            accepted, exact_rows = np.zeros(len(annotations), dtype=bool), range(len(annotations))
+            duplicate = _repeated_ids(annotations)
+        else:
+            accepted = ~screen.exact & screen.chosen
+            self.num_excluded_by_category = int((~screen.exact & ~screen.chosen).sum())
+            exact_rows, duplicate = np.flatnonzero(screen.exact).tolist(), screen.duplicate
+        for row in exact_rows:
+            accepted[row] = self._check_one(annotations[row], bool(duplicate[row]), known_images,
+                                            available, masks_expected)
+        return np.flatnonzero(accepted).tolist()
+
+    def _check_one(self, annotation: dict[str, Any], duplicate: bool,
+                   known_images: dict[int, dict[str, Any]],
+                   available: dict[int, dict[str, Any]], masks_expected: bool) -> bool:
+        """Whether to keep one annotation; if not, log why (or count it as excluded)."""
+        image = known_images.get(annotation["image_id"])
+        category = self.categories.get(annotation["category_id"])
+        if duplicate:
+            self._log.skip_annotation(annotation, "duplicate_id", "annotation id repeats")
+        elif image is None:
+            self._log.skip_annotation(annotation, "unknown_image", "image id "
+                                      f"{annotation['image_id']} is not in the images list")
+        elif category is None:
+            self._log.skip_annotation(annotation, "unknown_category", "category id "
+                                      f"{annotation['category_id']} is not in categories")
+        elif annotation["image_id"] not in available:
+            self._log.skip_annotation(annotation, "missing_image_file",
+                                      "its image was skipped", warn=False)
+        elif annotation["category_id"] not in self.category_id_to_label:
+            self.num_excluded_by_category += 1  # left out on purpose by category_ids
+        else:
+            problem = check_annotation(annotation, image, len(category.get("keypoints") or []),
+                                       masks_expected)
+            if problem is None:
+                return True
+            self._log.skip_annotation(annotation, *problem)
+        return False
+
+    def _store(self, annotations: list[dict[str, Any]], rows: list[int],
+               available: dict[int, dict[str, Any]]) -> None:
+        """Pack the available images and their kept annotations (see `coco_packed`).
+
+        Items are the available images (sorted by id); training keeps only those with a
+        non-crowd annotation. `_sizes` (A, 2) holds each available image's (height, width).
+        """
+        try:
+            self._available_ids = np.array(list(available), dtype=np.int64)
+        except OverflowError:
+            raise PlugrcnnError(f"{self.source}: image id {max(available, key=abs)} does not fit "
+                                "in 64 bits; renumber the images") from None
+        position = {image_id: index for index, image_id in enumerate(available)}
+        owners = np.array([position[annotations[row]["image_id"]] for row in rows],
+                          dtype=np.int64)
+        order = np.argsort(owners, kind="stable")  # by image, file order within an image
+        kept = [annotations[row] for row in np.asarray(rows, dtype=np.int64)[order].tolist()]
+        bounds = np.zeros(len(available) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owners, minlength=len(available)), out=bounds[1:])
+        self._annotation_records = PackedRecords.from_slices(kept, bounds)
+        self._image_records = PackedRecords(available.values())
+        self._sizes = np.array([(i["height"], i["width"]) for i in available.values()],
+                               dtype=np.int64).reshape(-1, 2)
         if not self.training:
             self.num_images_without_annotations = 0
-            return list(available.values())
-        kept = [image for image_id, image in available.items()
-                if any(not a["iscrowd"] for a in self._annotations[image_id])]
-        self.num_images_without_annotations = len(available) - len(kept)
-        return kept
+            self._items = np.arange(len(available), dtype=np.int64)
+            return
+        non_crowd = np.fromiter((not a.get("iscrowd", 0) for a in kept), dtype=bool,
+                                count=len(kept))
+        with_non_crowd = np.bincount(owners[order][non_crowd], minlength=len(available)) > 0
+        self._items = np.flatnonzero(with_non_crowd)
+        self.num_images_without_annotations = len(available) - len(self._items)
+
+    @property
+    def images(self) -> list[dict[str, Any]]:
+        """The items' image records (fresh dicts, unpickled from the shared buffer)."""
+        return [self._image_records[index] for index in self._items.tolist()]
+
+    @property
+    def image_sizes(self) -> np.ndarray:
+        """(len(self), 2) int64: each item's (height, width) from the JSON, e.g. to group
+        images by aspect ratio without unpickling them."""
+        return self._sizes[self._items]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the data set's records take (shared by forked DataLoader workers)."""
+        return (self._annotation_records.nbytes + self._image_records.nbytes
+                + self._available_ids.nbytes + self._sizes.nbytes + self._items.nbytes)
 
     @property
     def image_ids(self) -> list[int]:
-        return [image["id"] for image in self.images]
+        return self._available_ids[self._items].tolist()
 
     def annotations_of(self, image_id: int) -> list[dict[str, Any]]:
-        """The validated annotations of one image (copies)."""
-        return [dict(annotation) for annotation in self._annotations[image_id]]
+        """The validated annotations of one available image (fresh dicts, completed with
+        defaults, "label" and the clipped XYXY "box")."""
+        index = int(np.searchsorted(self._available_ids, image_id))
+        if index == len(self._available_ids) or self._available_ids[index] != image_id:
+            raise KeyError(image_id)
+        return self._completed_annotations(index)
+
+    def _completed_annotations(self, index: int) -> list[dict[str, Any]]:
+        height, width = self._sizes[index].tolist()
+        return [complete_annotation(annotation, self.category_id_to_label[annotation["category_id"]],
+                                    width, height)
+                for annotation in self._annotation_records[index]]
 
     def _check_size(self, image: dict[str, Any], path: Path, height: int, width: int) -> None:
         if (height, width) != (image["height"], image["width"]):
@@ -245,22 +346,28 @@ class CocoDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int) -> Any:
-        image = self.images[index]
-        sample = {
-            "image": self._decode(image),
-            "image_id": image["id"],
-            "file_name": image["file_name"],
-            "height": image["height"],
-            "width": image["width"],
-            "annotations": self.annotations_of(image["id"]),
-        }
+        image = self._image_records[int(self._items[index])]
+        sample = {"image": self._decode(image), **self.describe(index, image)}
         return self.transform(sample) if self.transform is not None else sample
+
+    def describe(self, index: int, image: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Item `index` without its pixels: image_id, file_name, height, width, annotations.
+
+        This is all of `__getitem__` but the image decoding (the COCO-scale benchmark's
+        workers call it to touch every image's annotations the way training does).
+        """
+        available_index = int(self._items[index])
+        if image is None:
+            image = self._image_records[available_index]
+        return {"image_id": image["id"], "file_name": image["file_name"],
+                "height": image["height"], "width": image["width"],
+                "annotations": self._completed_annotations(available_index)}
 
     def to_coco_dict(self) -> CocoDict:
         """The ground truth as COCO would see it, for COCOeval: this data set's images, its
         valid annotations (crowd included, without "label" / "box") and chosen categories."""
         annotations = [{k: v for k, v in annotation.items() if k not in ("label", "box")}
-                       for image in self.images for annotation in self._annotations[image["id"]]]
+                       for index in self._items.tolist()
+                       for annotation in self._completed_annotations(index)]
         categories = [self.categories[cid] for cid in self.category_id_to_label]
-        return {"images": list(self.images), "annotations": annotations,
-                "categories": categories}
+        return {"images": self.images, "annotations": annotations, "categories": categories}
