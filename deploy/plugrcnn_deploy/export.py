@@ -1,13 +1,13 @@
 """One entry point for every export format, and the verification that makes an export good.
 
 ``export_model(model, spec, fmt, output)`` builds the DeployGraph from the model's own modules and
-writes an ONNX file, a TensorRT engine or an AOTInductor package. ``verify_export`` then runs the
+writes it in a format of the registry (`plugrcnn_deploy.export_formats`: ONNX, a TensorRT engine,
+an AOTInductor package). ``verify_export`` then runs the
 written file through its runtime and the PyTorch model on the same images and compares them.
 """
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,16 +18,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from plugrcnn.progress import progress
-from plugrcnn.errors import PlugrcnnError
 from plugrcnn.modeling.detector import TwoStageDetector
 from plugrcnn_deploy.frames import letterbox, mean_fill
-from plugrcnn_deploy.graph import DeployGraph
+from plugrcnn_deploy.export_formats import export_format
 from plugrcnn_deploy.spec import DeploySpec
 from plugrcnn_deploy.verify import FP16_LIMITS, FP32_LIMITS, Comparison, compare_image, field_checks, judge
-
-FORMATS = ("onnx", "tensorrt", "aoti")
-BACKEND_OF_FORMAT = {"onnx": "onnxruntime", "tensorrt": "tensorrt", "aoti": "aoti"}
-
 
 @dataclass
 class VerifyReport:
@@ -39,37 +34,13 @@ class VerifyReport:
         return not self.problems
 
 
-def build_graph(model: TwoStageDetector, spec: DeploySpec) -> DeployGraph:
-    """The deploy graph of `model` (fp16 graphs hold half copies of its modules)."""
-    return DeployGraph(model.eval(), spec)
-
-
 def export_model(model: TwoStageDetector, spec: DeploySpec, fmt: str, output: Path, *,
                  config: Any = None, pm: Any = None, opset: int = 17,
                  engine_cache: Path | None = None) -> DeploySpec:
-    """Write `model` as `fmt` to `output`; returns the spec stored in the file."""
-    from plugrcnn_deploy.onnx_export import export_onnx
-
-    if fmt not in FORMATS:
-        raise PlugrcnnError(f"export: unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
-    device = model.device
-    if fmt == "onnx":
-        return export_onnx(build_graph(model, spec), output, config=config, pm=pm, opset=opset)
-    if fmt == "aoti":
-        from plugrcnn_deploy.aoti import export_aoti
-
-        return export_aoti(build_graph(model, spec), output)
-    from plugrcnn_deploy.tensorrt_build import build_engine, import_tensorrt
-
-    import_tensorrt()  # fail before the export work when TensorRT is missing
-    if device.type != "cuda":
-        raise PlugrcnnError("export: TensorRT engines are built on a CUDA device; use --device cuda")
-    with tempfile.TemporaryDirectory(prefix="plugrcnn-trt-") as tmp:
-        onnx_path = Path(tmp) / "graph.onnx"
-        # strongly typed network: with --fp16 the ONNX file itself holds the fp16 layers
-        onnx_spec = export_onnx(build_graph(model, spec), onnx_path, config=config, pm=pm, opset=opset)
-        return build_engine(onnx_path, output, onnx_spec, fp16=spec.fp16, config=config, pm=pm,
-                            engine_cache=engine_cache)
+    """Write `model` as `fmt` (a name in `EXPORT_FORMATS`) to `output`; returns the spec stored
+    in the file."""
+    writer = export_format(fmt).load("writer")
+    return writer(model, spec, output, config=config, pm=pm, opset=opset, engine_cache=engine_cache)
 
 
 def synthetic_images(size: tuple[int, int], count: int = 2, seed: int = 0) -> list[Tensor]:
