@@ -55,7 +55,8 @@ def _build(tmp_path: Path, plugin: object) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("model:\n  num_classes: 2\n  backbone: {name: resnet18}\n  fpn: {out_channels: 16}\n"
                     "  heads: {class: {}, box: {}, extra: {}}\n")
-    build_model(load_config(path), load_heads(["class", "box"], extra_plugins=[("extra-plugin", plugin)]))
+    registry = load_heads(["class", "box"], extra_plugins=[("extra-plugin", plugin)])
+    build_model(load_config(path, registry=registry), registry)
 
 
 @pytest.mark.parametrize(("head_class", "spec", "message"), [
@@ -91,8 +92,9 @@ def test_a_consumed_output_the_producer_lacks_names_both_heads(tmp_path: Path) -
     path = tmp_path / "c.yaml"
     path.write_text("model:\n  num_classes: 2\n  device: cpu\n  backbone: {name: resnet18}\n  fpn: {out_channels: 16}\n"
                     "  detection: {score_thresh: 0.0}\n  heads: {class: {}, box: {}, extra: {}}\n")
-    built = build_model(load_config(path), load_heads(["class", "box"], extra_plugins=[(
-        "extra-plugin", _plugin(Reader, requires=("box",), consumes=("box.no_such_output",)))]))
+    registry = load_heads(["class", "box"], extra_plugins=[(
+        "extra-plugin", _plugin(Reader, requires=("box",), consumes=("box.no_such_output",)))])
+    built = build_model(load_config(path, registry=registry), registry)
     with pytest.raises(PlugrcnnError, match=r"head 'extra' consumes 'box\.no_such_output' but head 'box' outputs "
                                             r"only \['box_deltas'\]"):
         built.model.eval().predict([torch.rand(3, 64, 64)])
