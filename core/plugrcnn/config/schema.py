@@ -162,12 +162,22 @@ class DatasetConfig:
 
 
 @dataclass
+class SyntheticDataConfig:
+    """`data.synthetic`: the data set `plugrcnn demo` generates."""
+    seed: int = ranged(0, ge=0, lt=2**32)
+    num_train: int = ranged(600, ge=1, le=100_000)
+    num_val: int = ranged(100, ge=1, le=100_000)
+    image_size: int = ranged(128, ge=32, le=2048)   # square images, pixels
+    split_keypoints_file: bool = False
+
+
+@dataclass
 class DataConfig:
     train: DatasetConfig = field(default_factory=DatasetConfig)
     val: DatasetConfig = field(default_factory=DatasetConfig)
     # the loader of both splits: a name in plugrcnn.data.formats (built in: coco; plugins add more)
     format: str = "coco"
-    synthetic: dict[str, Any] = field(default_factory=dict)  # options of the generated data set
+    synthetic: SyntheticDataConfig = field(default_factory=SyntheticDataConfig)
 
 
 @dataclass
