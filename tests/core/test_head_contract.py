@@ -34,6 +34,11 @@ class OldStyle(Good):
         return {}
 
 
+class OwnCodec(Good):
+    def target_codec(self):  # the codec now comes from HeadSpec.target_codec
+        return None
+
+
 class OneArgument(Good):
     def forward(self, x):  # type: ignore[override]
         return {"value": x.mean(dim=(1, 2, 3))}
@@ -61,6 +66,8 @@ def _build(tmp_path: Path, plugin: object) -> None:
 
 @pytest.mark.parametrize(("head_class", "spec", "message"), [
     (OldStyle, {}, r"head 'extra' \(.*\) defines export_outputs\(\), which the head contract replaced by predict\(\)"),
+    (OwnCodec, {}, r"head 'extra' \(.*\) defines target_codec\(\), which the head contract replaced by "
+                   r"HeadSpec.target_codec\(\)"),
     (OneArgument, {}, r"head 'extra': forward\(\) must take \(x, rows\)"),
     (OwnKindWithoutEvaluate, {}, r"eval_kind 'volume' is not one COCOeval knows .* must implement evaluate\(\)"),
     (Good, {"consumes": ("mask.mask_class_logits",)}, r"consumes 'mask\.mask_class_logits' must be '<head>\.<key>' "
