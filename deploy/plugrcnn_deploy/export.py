@@ -81,9 +81,11 @@ def verify_export(model: TwoStageDetector, runtime: Any, images: Sequence[Tensor
     canvases = [letterbox(image, (spec.height, spec.width), fill)[0] for image in images]
     result = Comparison()
     checks = field_checks(model.heads)
-    detection_cfg = model.roi_stage.cfg.detection
-    # the reference keeps as many detections as the export has slots
-    model.roi_stage.cfg.detection = replace(detection_cfg, detections_per_image=spec.max_detections)
+    stage_cfg = model.roi_stage.cfg
+    # the reference keeps as many detections as the export has slots: the stage reads a copy of
+    # its config with that one value changed (the model's config itself is never written)
+    model.roi_stage.cfg = replace(stage_cfg, detection=replace(stage_cfg.detection,
+                                                               detections_per_image=spec.max_detections))
     try:
         with torch.no_grad(), tf32_disabled():
             for canvas in progress(canvases, desc="verify", unit="img", enabled=len(canvases) > 1):
@@ -91,5 +93,5 @@ def verify_export(model: TwoStageDetector, runtime: Any, images: Sequence[Tensor
                 candidate = runtime.infer([canvas])[0]
                 compare_image(reference, candidate, result, strict=not fp16, checks=checks)
     finally:
-        model.roi_stage.cfg.detection = detection_cfg
+        model.roi_stage.cfg = stage_cfg
     return VerifyReport(result, judge(result, FP16_LIMITS if fp16 else FP32_LIMITS))
