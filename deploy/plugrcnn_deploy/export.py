@@ -1,13 +1,13 @@
 """One entry point for every export format, and the verification that makes an export good.
 
 ``export_model(model, spec, fmt, output)`` builds the DeployGraph from the model's own modules and
-writes an ONNX file, a TensorRT engine or an AOTInductor package. ``verify_export`` then runs the
+writes it in a format of the registry (`plugrcnn_deploy.formats.registry`: ONNX, a TensorRT engine,
+an AOTInductor package). ``verify_export`` then runs the
 written file through its runtime and the PyTorch model on the same images and compares them.
 """
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,17 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from plugrcnn.errors import PlugrcnnError
-from plugrcnn.modeling.detector import TwoStageDetector
 from plugrcnn.progress import progress
-from plugrcnn_deploy.formats.spec import DeploySpec
-from plugrcnn_deploy.graph.deploy_graph import DeployGraph
-from plugrcnn_deploy.verify import FP16_LIMITS, FP32_LIMITS, Comparison, compare_image, field_checks, judge
+from plugrcnn.modeling.detector import TwoStageDetector
 from plugrcnn_deploy.video.frames import letterbox, mean_fill
-
-FORMATS = ("onnx", "tensorrt", "aoti")
-BACKEND_OF_FORMAT = {"onnx": "onnxruntime", "tensorrt": "tensorrt", "aoti": "aoti"}
-
+from plugrcnn_deploy.formats.registry import export_format
+from plugrcnn_deploy.formats.spec import DeploySpec
+from plugrcnn_deploy.verify import FP16_LIMITS, FP32_LIMITS, Comparison, compare_image, field_checks, judge
 
 @dataclass
 class VerifyReport:
@@ -39,37 +34,13 @@ class VerifyReport:
         return not self.problems
 
 
-def build_graph(model: TwoStageDetector, spec: DeploySpec) -> DeployGraph:
-    """The deploy graph of `model` (fp16 graphs hold half copies of its modules)."""
-    return DeployGraph(model.eval(), spec)
-
-
 def export_model(model: TwoStageDetector, spec: DeploySpec, fmt: str, output: Path, *,
                  config: Any = None, pm: Any = None, opset: int = 17,
                  engine_cache: Path | None = None) -> DeploySpec:
-    """Write `model` as `fmt` to `output`; returns the spec stored in the file."""
-    from plugrcnn_deploy.formats.onnx_export import export_onnx
-
-    if fmt not in FORMATS:
-        raise PlugrcnnError(f"export: unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
-    device = model.device
-    if fmt == "onnx":
-        return export_onnx(build_graph(model, spec), output, config=config, pm=pm, opset=opset)
-    if fmt == "aoti":
-        from plugrcnn_deploy.formats.aoti import export_aoti
-
-        return export_aoti(build_graph(model, spec), output)
-    from plugrcnn_deploy.formats.tensorrt_build import build_engine, import_tensorrt
-
-    import_tensorrt()  # fail before the export work when TensorRT is missing
-    if device.type != "cuda":
-        raise PlugrcnnError("export: TensorRT engines are built on a CUDA device; use --device cuda")
-    with tempfile.TemporaryDirectory(prefix="plugrcnn-trt-") as tmp:
-        onnx_path = Path(tmp) / "graph.onnx"
-        # strongly typed network: with --fp16 the ONNX file itself holds the fp16 layers
-        onnx_spec = export_onnx(build_graph(model, spec), onnx_path, config=config, pm=pm, opset=opset)
-        return build_engine(onnx_path, output, onnx_spec, fp16=spec.fp16, config=config, pm=pm,
-                            engine_cache=engine_cache)
+    """Write `model` as `fmt` (a name in `EXPORT_FORMATS`) to `output`; returns the spec stored
+    in the file."""
+    writer = export_format(fmt).load("writer")
+    return writer(model, spec, output, config=config, pm=pm, opset=opset, engine_cache=engine_cache)
 
 
 def synthetic_images(size: tuple[int, int], count: int = 2, seed: int = 0) -> list[Tensor]:
@@ -110,9 +81,11 @@ def verify_export(model: TwoStageDetector, runtime: Any, images: Sequence[Tensor
     canvases = [letterbox(image, (spec.height, spec.width), fill)[0] for image in images]
     result = Comparison()
     checks = field_checks(model.heads)
-    detection_cfg = model.roi_stage.cfg.detection
-    # the reference keeps as many detections as the export has slots
-    model.roi_stage.cfg.detection = replace(detection_cfg, detections_per_image=spec.max_detections)
+    stage_cfg = model.roi_stage.cfg
+    # the reference keeps as many detections as the export has slots: the stage reads a copy of
+    # its config with that one value changed (the model's config itself is never written)
+    model.roi_stage.cfg = replace(stage_cfg, detection=replace(stage_cfg.detection,
+                                                               detections_per_image=spec.max_detections))
     try:
         with torch.no_grad(), tf32_disabled():
             for canvas in progress(canvases, desc="verify", unit="img", enabled=len(canvases) > 1):
@@ -120,5 +93,5 @@ def verify_export(model: TwoStageDetector, runtime: Any, images: Sequence[Tensor
                 candidate = runtime.infer([canvas])[0]
                 compare_image(reference, candidate, result, strict=not fp16, checks=checks)
     finally:
-        model.roi_stage.cfg.detection = detection_cfg
+        model.roi_stage.cfg = stage_cfg
     return VerifyReport(result, judge(result, FP16_LIMITS if fp16 else FP32_LIMITS))

@@ -21,7 +21,8 @@ def test_base_inheritance_then_child_then_command_line(tmp_path: Path) -> None:
     assert cfg.model.rpn.nms_thresh == 0.65          # child beats base
     assert cfg.model.rpn.pre_nms_topk_test == 500     # base kept where child is silent
     assert cfg.model.rpn.post_nms_topk_test == 300    # command line
-    assert cfg.model.heads == {"class": {}}
+    # typed at load by the head's plugin (HeadSpec.config_class)
+    assert list(cfg.model.heads) == ["class"] and type(cfg.model.heads["class"]).__name__ == "ClassHeadConfig"
     assert cfg.model.rpn.min_box_size == 0.0          # schema default
     assert cfg.provenance["model.rpn.pre_nms_topk_test"].endswith("base.yaml")
 
@@ -73,10 +74,7 @@ def test_base_cycle_and_missing_base_are_errors(tmp_path: Path) -> None:
         load_config(tmp_path / "c.yaml")
 
 
-def test_head_config_is_checked_against_the_plugin_schema(tmp_path: Path) -> None:
-    from plugrcnn.modeling.build import build_model
-
-    cfg = load_config(write(tmp_path / "c.yaml", (
-        "model:\n  backbone: {name: resnet18}\n  heads:\n    class: {}\n    box: {smooth_l1_beta: x}\n")))
+def test_head_config_is_checked_against_the_plugin_schema_at_load(tmp_path: Path) -> None:
     with pytest.raises(PlugrcnnError, match=r"c\.yaml: key model\.heads\.box\.smooth_l1_beta: expected float"):
-        build_model(cfg)
+        load_config(write(tmp_path / "c.yaml", (
+            "model:\n  backbone: {name: resnet18}\n  heads:\n    class: {}\n    box: {smooth_l1_beta: x}\n")))

@@ -309,7 +309,7 @@ NUMERIC_KEYS = ("model.input.min_size_test", "model.input.max_size_test", "model
                 "model.rpn.post_nms_topk_test", "model.sampler.batch_size_per_image",
                 "model.detection.detections_per_image", "model.detection.score_thresh",
                 "model.anchors.sizes", "model.anchors.aspect_ratios", "model.pooler.canonical_level",
-                "model.box_trunk.num_fc", "data.num_workers", "model.num_classes",
+                "model.box_trunk.num_fc", "solver.num_workers", "model.num_classes",
                 "model.heads.mask.conv_dim", "model.heads.box.scale_clamp")
 config_values = st.one_of(
     st.integers(-3, 3), st.integers(-10**30, 10**30), st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False),

@@ -34,6 +34,11 @@ class OldStyle(Good):
         return {}
 
 
+class OwnCodec(Good):
+    def target_codec(self):  # the codec now comes from HeadSpec.target_codec
+        return None
+
+
 class OneArgument(Good):
     def forward(self, x):  # type: ignore[override]
         return {"value": x.mean(dim=(1, 2, 3))}
@@ -55,11 +60,14 @@ def _build(tmp_path: Path, plugin: object) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("model:\n  num_classes: 2\n  backbone: {name: resnet18}\n  fpn: {out_channels: 16}\n"
                     "  heads: {class: {}, box: {}, extra: {}}\n")
-    build_model(load_config(path), load_heads(["class", "box"], extra_plugins=[("extra-plugin", plugin)]))
+    registry = load_heads(["class", "box"], extra_plugins=[("extra-plugin", plugin)])
+    build_model(load_config(path, registry=registry), registry)
 
 
 @pytest.mark.parametrize(("head_class", "spec", "message"), [
     (OldStyle, {}, r"head 'extra' \(.*\) defines export_outputs\(\), which the head contract replaced by predict\(\)"),
+    (OwnCodec, {}, r"head 'extra' \(.*\) defines target_codec\(\), which the head contract replaced by "
+                   r"HeadSpec.target_codec\(\)"),
     (OneArgument, {}, r"head 'extra': forward\(\) must take \(x, rows\)"),
     (OwnKindWithoutEvaluate, {}, r"eval_kind 'volume' is not one COCOeval knows .* must implement evaluate\(\)"),
     (Good, {"consumes": ("mask.mask_class_logits",)}, r"consumes 'mask\.mask_class_logits' must be '<head>\.<key>' "
@@ -91,8 +99,9 @@ def test_a_consumed_output_the_producer_lacks_names_both_heads(tmp_path: Path) -
     path = tmp_path / "c.yaml"
     path.write_text("model:\n  num_classes: 2\n  device: cpu\n  backbone: {name: resnet18}\n  fpn: {out_channels: 16}\n"
                     "  detection: {score_thresh: 0.0}\n  heads: {class: {}, box: {}, extra: {}}\n")
-    built = build_model(load_config(path), load_heads(["class", "box"], extra_plugins=[(
-        "extra-plugin", _plugin(Reader, requires=("box",), consumes=("box.no_such_output",)))]))
+    registry = load_heads(["class", "box"], extra_plugins=[(
+        "extra-plugin", _plugin(Reader, requires=("box",), consumes=("box.no_such_output",)))])
+    built = build_model(load_config(path, registry=registry), registry)
     with pytest.raises(PlugrcnnError, match=r"head 'extra' consumes 'box\.no_such_output' but head 'box' outputs "
                                             r"only \['box_deltas'\]"):
         built.model.eval().predict([torch.rand(3, 64, 64)])

@@ -122,8 +122,15 @@ def test_config_values_out_of_range(small, override: str, message: str) -> None:
 
 def test_a_range_error_names_the_file_that_set_the_key(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
-    config.write_text(SMALL + "data: {num_workers: -1}\n")
-    with pytest.raises(PlugrcnnError, match=rf"^{config}: key data.num_workers: must be in \[0, 256\], got -1$"):
+    config.write_text(SMALL + "solver: {num_workers: -1}\n")
+    with pytest.raises(PlugrcnnError, match=rf"^{config}: key solver.num_workers: must be in \[0, 256\], got -1$"):
+        load_config(config)
+
+
+def test_a_moved_key_says_where_it_went(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(SMALL + "data: {num_workers: 1}\n")
+    with pytest.raises(PlugrcnnError, match=rf"^{config}: key data.num_workers has moved to solver.num_workers; set it there$"):
         load_config(config)
 
 

@@ -32,8 +32,8 @@ model:
 data:
   train: {{instances: {data}/annotations/instances_train.json, images: {data}/train}}
   val: {{instances: {data}/annotations/instances_val.json, images: {data}/val}}
-  num_workers: 0
-solver: {{base_lr: 0.01, ims_per_batch: 2, max_iter: 2, warmup_iters: 1, steps: [], checkpoint_period: 100, log_period: 1}}
+solver: {{base_lr: 0.01, ims_per_batch: 2, max_iter: 2, warmup_iters: 1, steps: [], checkpoint_period: 100, log_period: 1,
+         num_workers: 0}}
 output_dir: {tmp_path}/out
 {extra}"""
     path = tmp_path / "config.yaml"

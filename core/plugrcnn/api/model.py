@@ -62,7 +62,7 @@ class Model:
         # without weights: the initial model training would start from (solver.seed), leaving
         # the caller's random state as it was
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(cfg.solver.get("seed", 0)))
+            torch.manual_seed(cfg.solver.seed)
             self.predictor = Predictor.from_config(cfg, None if weights is None else str(weights))
 
     @property

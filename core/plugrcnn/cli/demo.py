@@ -6,25 +6,12 @@ import dataclasses
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from plugrcnn.config import load_config
-from plugrcnn.config.loader import structure
-from plugrcnn.config.ranges import ranged
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO_CONFIG = ROOT / "configs" / "demo" / "synthetic_demo.yaml"
-
-
-@dataclass
-class SyntheticOptions:
-    """`data.synthetic` of the demo: the generated data set (checked like every config key)."""
-    seed: int = ranged(0, ge=0, lt=2**32)
-    num_train: int = ranged(600, ge=1, le=100_000)
-    num_val: int = ranged(100, ge=1, le=100_000)
-    image_size: int = ranged(128, ge=32, le=2048)   # square images, pixels
-    split_keypoints_file: bool = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
         f"data.train.instances={data}/annotations/instances_train.json", f"data.train.images={data}/train",
         f"data.val.instances={data}/annotations/instances_val.json", f"data.val.images={data}/val",
         f"output_dir={out}/train", *args.opts])
-    options = structure(SyntheticOptions, cfg.data.synthetic, cfg.provenance, "data.synthetic", cfg.source)
-    synthetic = dataclasses.asdict(options)
+    synthetic = dataclasses.asdict(cfg.data.synthetic)  # checked at load like every key
     marker = data / "synthetic.json"
     if not marker.exists() or json.loads(marker.read_text()) != synthetic:
         print(f"[1/4] generating the synthetic data set -> {data}")

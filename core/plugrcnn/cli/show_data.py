@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from torchvision.io import encode_png
 
-    from plugrcnn.data.build import load_split, sync_model_with_dataset
+    from plugrcnn.data.build import config_for_data, dataset_info, load_split
     from plugrcnn.data.mapper import DatasetMapper
     from plugrcnn.data.transforms import TrainAugmentation
     from plugrcnn.inference.ground_truth import draw_ground_truth, uint8_image
@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
         raise PlugrcnnError(f"--count must be 0 (all) or positive, got {args.count}")
     cfg = load_config(args.config, args.opts)
     dataset = load_split(cfg, args.split, training=args.split == "train")
-    sync_model_with_dataset(cfg, dataset)  # class names for the labels, as training fills them
-    heads = dict(build_model(cfg).model.heads)
+    info = dataset_info(cfg, dataset)  # class names for the labels, as training derives them
+    heads = dict(build_model(config_for_data(cfg, info), data=info).model.heads)
     inp = cfg.model.input
     augmentation = TrainAugmentation(tuple(inp.min_size_train), inp.max_size_train, inp.flip_prob) \
         if args.augment else None

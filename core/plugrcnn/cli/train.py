@@ -5,9 +5,9 @@ import argparse
 import logging
 from pathlib import Path
 
+from dataclasses import replace
+
 from plugrcnn.config import load_config
-from plugrcnn.config.loader import structure
-from plugrcnn.engine.solver import SolverConfig
 from plugrcnn.outputs import prepare_output_dir
 
 
@@ -22,10 +22,9 @@ def run(args: argparse.Namespace) -> int:
     from plugrcnn.engine.training import train_from_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    cfg = load_config(args.config, args.opts)
+    cfg = load_config(args.config, args.opts)  # typed and checked, heads and solver included
     if args.output_dir is not None:
-        cfg.output_dir = str(args.output_dir)
-    structure(SolverConfig, cfg.solver, cfg.provenance, "solver", cfg.source)  # fail before loading
+        cfg = replace(cfg, output_dir=str(args.output_dir))
     prepare_output_dir(Path(cfg.output_dir))  # a file in the way or no permission: fail now
     result = train_from_config(cfg, resume=args.resume)
     out = Path(cfg.output_dir)

@@ -6,6 +6,7 @@ wrong type is reported as `<file>: key model.rpn.nms_thresh: expected float, got
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import types
 import typing
@@ -18,6 +19,8 @@ from plugrcnn.config.ranges import field_range
 from plugrcnn.errors import PlugrcnnError
 
 Provenance = dict[str, str]  # dotted key -> where it was set
+# keys that moved: the old dotted key -> where it is set now (an old config gets told, in one line)
+MOVED_KEYS = {"data.num_workers": "solver.num_workers"}
 _MAX_CONFIG_BYTES = 1 << 20     # configs are a few KB; a larger file is the wrong file
 _MAX_CONFIG_NODES = 100_000
 
@@ -133,8 +136,13 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
     return tree
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None, schema: type | None = None) -> Any:
-    """Read `path` (+ its `_base_` chain), apply overrides, return a checked `schema` instance."""
+def load_config(path: str | Path, overrides: list[str] | None = None, schema: type | None = None, *,
+                registry: Any = None) -> Any:
+    """Read `path` (+ its `_base_` chain), apply overrides, return a checked `schema` instance.
+
+    For a `Config`, the head sections are typed by the plugins the config names (loaded from
+    their entry points, or taken from `registry`, a `HeadRegistry` of plugins registered in code)
+    and `data.format` is checked: everything is checked before any data set file is opened."""
     from plugrcnn.config.schema import Config
 
     schema = schema or Config
@@ -148,11 +156,28 @@ def load_config(path: str | Path, overrides: list[str] | None = None, schema: ty
     for reserved in ("provenance", "source"):
         if reserved in tree:
             raise PlugrcnnError(f"{prov.get(reserved, path)}: unknown key {reserved}")
+    if schema is Config:
+        tree = _with_typed_heads(tree, prov, str(path), registry)
     cfg = structure(schema, tree, prov, default_source=str(path))
     if hasattr(cfg, "provenance"):
         cfg.provenance = prov
         cfg.source = str(path)
+    if schema is Config:  # a format nobody installed is a config error, found before any data
+        from plugrcnn.data.formats import dataset_format
+
+        dataset_format(cfg.data.format, prov.get("data.format", str(path)))
     return cfg
+
+
+def _with_typed_heads(tree: dict[str, Any], prov: Provenance, source: str, registry: Any) -> dict[str, Any]:
+    """`tree` with `model.heads.<name>` turned into each head's own dataclass (a copy)."""
+    from plugrcnn.config.heads import structure_head_configs
+
+    model = tree.get("model")
+    if not isinstance(model, dict) or "heads" not in model:
+        return tree  # nothing to type, or a shape the schema reports
+    heads = structure_head_configs(model["heads"], prov, source, registry)
+    return {**tree, "model": {**model, "heads": heads}}
 
 
 def structure(schema: Any, value: Any, prov: Provenance | None = None, key: str = "",
@@ -172,9 +197,7 @@ def structure(schema: Any, value: Any, prov: Provenance | None = None, key: str 
         fields = {f.name: f for f in dataclasses.fields(schema) if f.init}
         unknown = [k for k in value if k not in fields]
         if unknown:
-            bad = f"{key}.{unknown[0]}" if key else unknown[0]
-            raise PlugrcnnError(
-                f"{prov.get(bad, where)}: unknown key {bad} (known: {', '.join(sorted(fields))})")
+            raise PlugrcnnError(_unknown_key_message(unknown[0], sorted(fields), prov, key, where))
         kwargs = {k: structure(hints[k], v, prov, f"{key}.{k}" if key else k, default_source)
                   for k, v in value.items()}
         _check_ranges(schema, kwargs, prov, key, where)
@@ -183,6 +206,16 @@ def structure(schema: Any, value: Any, prov: Provenance | None = None, key: str 
         except PlugrcnnError as exc:  # a cross-field check in __post_init__: add the file
             raise PlugrcnnError(f"{where}: {exc}") from None
     return _structure_value(schema, value, prov, key, where, default_source)
+
+
+def _unknown_key_message(name: str, known: list[str], prov: Provenance, key: str, where: str) -> str:
+    """`<file>: unknown key model.rpn.nms_treshold; did you mean nms_thresh? (known: ...)`"""
+    bad = f"{key}.{name}" if key else name
+    if bad in MOVED_KEYS:
+        return f"{prov.get(bad, where)}: key {bad} has moved to {MOVED_KEYS[bad]}; set it there"
+    close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"{prov.get(bad, where)}: unknown key {bad}{hint} (known: {', '.join(known)})"
 
 
 def _check_ranges(schema: type, kwargs: dict[str, Any], prov: Provenance, key: str, where: str) -> None:

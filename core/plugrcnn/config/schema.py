@@ -3,8 +3,9 @@
 configs/*.yaml override these; configs/torchvision/*.yaml set the values that reproduce
 torchvision's models exactly. Every number's valid range is declared beside its default
 (`ranged(default, ge=..., le=...)`, see plugrcnn.config.ranges) and checked at load. Head
-configs live under `model.heads.<name>` and are checked
-against the head plugin's own dataclass when the plugin is loaded.
+configs live under `model.heads.<name>`; `load_config` loads the plugins the config names and
+turns each into the head's own dataclass (`HeadSpec.config_class`), so the whole config, heads
+and solver included, is typed and checked before any data are read.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from plugrcnn.config.ranges import ranged
+from plugrcnn.engine.solver import SolverConfig
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.inference.images import DEFAULT_MAX_IMAGE_PIXELS
 
@@ -146,24 +148,36 @@ class ModelConfig:
     sampler: RoISamplerConfig = field(default_factory=RoISamplerConfig)
     box_trunk: BoxTrunkConfig = field(default_factory=BoxTrunkConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
-    # name -> that head's config (checked against the plugin's schema); a head is on iff named here
+    # name -> that head's config, an instance of its plugin's `config_class` once loaded
+    # (`load_config`); a head is on iff named here
     heads: dict[str, Any] = field(default_factory=dict)
     loss_weights: dict[str, float] = field(default_factory=dict)  # loss name -> weight (default 1)
 
 
 @dataclass
 class DatasetConfig:
-    instances: str = ""              # COCO instances JSON
+    instances: str = ""              # the annotation file (COCO: instances JSON)
     images: str = ""                 # image folder
-    keypoints: str | None = None     # optional COCO person_keypoints JSON merged into `instances`
+    keypoints: str | None = None     # COCO: optional person_keypoints JSON merged into `instances`
+
+
+@dataclass
+class SyntheticDataConfig:
+    """`data.synthetic`: the data set `plugrcnn demo` generates."""
+    seed: int = ranged(0, ge=0, lt=2**32)
+    num_train: int = ranged(600, ge=1, le=100_000)
+    num_val: int = ranged(100, ge=1, le=100_000)
+    image_size: int = ranged(128, ge=32, le=2048)   # square images, pixels
+    split_keypoints_file: bool = False
 
 
 @dataclass
 class DataConfig:
     train: DatasetConfig = field(default_factory=DatasetConfig)
     val: DatasetConfig = field(default_factory=DatasetConfig)
-    num_workers: int = ranged(2, ge=0, le=256)
-    synthetic: dict[str, Any] = field(default_factory=dict)  # options of the generated data set
+    # the loader of both splits: a name in plugrcnn.data.formats (built in: coco; plugins add more)
+    format: str = "coco"
+    synthetic: SyntheticDataConfig = field(default_factory=SyntheticDataConfig)
 
 
 @dataclass
@@ -177,7 +191,7 @@ class EvalConfig:
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    solver: dict[str, Any] = field(default_factory=dict)  # checked by plugrcnn.engine.solver
+    solver: SolverConfig = field(default_factory=SolverConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     output_dir: str = "output"           # (solver.seed seeds the weights, data order, sampling)
     # where each key was set (filled by load_config; used to name the file in errors)

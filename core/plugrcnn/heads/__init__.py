@@ -6,7 +6,8 @@ plugrcnn; what is exported here is kept stable. See docs/writing-a-head.md.
 - the contract: `Head` (subclass it), `HeadSpec` (yield it from ``plugrcnn_register_heads``),
   `HeadContext` (what `build` receives), `RoIInput` (what `forward` reads), `RoIRows` (the rows
   `forward` / `predict` run on), `PredictContext`, `hookimpl`;
-- training data: `SampledRoIs` (what `loss` gets per image), `ImageTargets`, `TargetCodec`, and
+- training data: `SampledRoIs` (what `loss` gets per image), `ImageTargets`, `TargetCodec`
+  (built by `HeadSpec.target_codec` from the head's config and the `DatasetInfo`), and
   the geometric ops a codec moves its targets with (`ResizeOp`, `HFlipOp`, `transform_boxes`,
   `transform_points`, `transform_polygons`, `transform_rle`, `transform_masks`);
 - helpers heads share: `BoxCoder`, `class_color`, `draw_boxes_on_tensor` and
@@ -33,7 +34,7 @@ from plugrcnn.errors import PlugrcnnError
 from plugrcnn.heads.base import COCO_KINDS, Check, Head
 from plugrcnn.heads.colors import class_color
 from plugrcnn.heads.rows import PredictContext, RoIRows
-from plugrcnn.heads.spec import HeadContext, HeadSpec, RoIInput
+from plugrcnn.heads.spec import DatasetInfo, HeadContext, HeadSpec, RoIInput
 from plugrcnn.heads.targets import ImageTargets, TargetCodec
 from plugrcnn.inference.tensor_draw import draw_boxes_on_tensor, draw_keypoints_on_tensor
 from plugrcnn.modeling.box_coder import BoxCoder
@@ -41,7 +42,7 @@ from plugrcnn.modeling.sampler import SampledRoIs
 from plugrcnn.plugins.hookspecs import hookimpl
 
 __all__ = [
-    "COCO_KINDS", "BoxCoder", "Check", "ConvertedWeights", "HFlipOp", "Head", "HeadContext", "HeadSpec", "ImageTargets",
+    "COCO_KINDS", "BoxCoder", "Check", "ConvertedWeights", "DatasetInfo", "HFlipOp", "Head", "HeadContext", "HeadSpec", "ImageTargets",
     "PlugrcnnError", "PredictContext", "ResizeOp", "RoIInput", "RoIRows", "SampledRoIs",
     "TargetCodec", "class_color", "draw_boxes_on_tensor", "draw_keypoints_on_tensor", "hookimpl", "ranged", "transform_boxes", "transform_masks",
     "transform_points", "transform_polygons", "transform_rle",

@@ -60,11 +60,10 @@ class Head(nn.Module):
 
     # -- training -------------------------------------------------------------------------------
     def target_codec(self) -> TargetCodec | None:
-        """Reads this head's targets from COCO annotations; None if boxes and labels suffice.
-
-        Called once when the data are set up (also before the model is built): build the codec
-        from the head's config only."""
-        return None
+        """The codec its `HeadSpec.target_codec` built for this head (set by the core when the
+        model is built); None if boxes and labels suffice. Heads do not override this: the codec
+        comes from the spec, so the data layer never needs a built model."""
+        return getattr(self, "_spec_codec", None)
 
     def loss(self, outputs: dict[str, torch.Tensor], rois: list[Any],
              targets: list[ImageTargets]) -> dict[str, torch.Tensor]:

@@ -1,5 +1,6 @@
 """The records of the head contract: what a plugin yields (HeadSpec), what a head reads
-(RoIInput), and what the core tells a head when it is built (HeadContext).
+(RoIInput), what the core tells a head when it is built (HeadContext), and what it tells a head's
+target codec about the data (DatasetInfo).
 
 This module imports nothing of the head base class, so `plugrcnn.heads.base` can import it and no
 import cycle exists.
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from plugrcnn.heads.base import Head
+    from plugrcnn.heads.targets import TargetCodec
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,25 @@ class HeadContext:
 
 
 @dataclass(frozen=True)
+class DatasetInfo:
+    """What the training data say about themselves, derived when the data are set up and passed
+    to whoever needs it (never written into the config).
+
+    num_classes, class_names, category_ids: label i (1..num_classes) is the COCO category
+        ``category_ids[i - 1]`` named ``class_names[i - 1]``.
+    categories: the data set's COCO category records in label order (with ``keypoints``,
+        ``skeleton`` and other fields a format carries), or () when no data are known (a model
+        built for inference).
+    source: the file they came from, for messages.
+    """
+    num_classes: int
+    class_names: tuple[str, ...] = ()
+    category_ids: tuple[int, ...] = ()
+    categories: tuple[dict[str, Any], ...] = ()
+    source: str = "config"
+
+
+@dataclass(frozen=True)
 class HeadSpec:
     """One head: its name, config schema, what it needs, and how to build its module.
 
@@ -58,6 +79,13 @@ class HeadSpec:
                   (e.g. ``"mask.mask_class_logits"``). The core hands them to `forward` in
                   ``rows.consumed`` on this head's own rows, in training, at inference and in
                   the deploy graph.
+    target_codec: ``target_codec(head_config, dataset_info) -> TargetCodec | None``: how the
+                  head reads its targets from annotations and moves them under resize/flip;
+                  None (or no function) if boxes and labels suffice. Called when the data are set
+                  up, before any model is built and without one, and again when the model is
+                  built (then `dataset_info.categories` may be empty). Check the config against
+                  the data here (raise PlugrcnnError naming the key and the file): a mismatch is
+                  then reported at setup, not in a data-loader worker.
     """
     name: str
     config_class: type
@@ -65,3 +93,4 @@ class HeadSpec:
     requires: tuple[str, ...] = ()
     consumes: tuple[str, ...] = ()
     description: str = ""
+    target_codec: Callable[[Any, DatasetInfo], TargetCodec | None] | None = None

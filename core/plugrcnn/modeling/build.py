@@ -8,18 +8,20 @@ from typing import Any
 
 import torch
 
-from plugrcnn.config.loader import structure
+from plugrcnn.config.heads import head_configs as read_head_configs
 from plugrcnn.config.schema import Config
 from plugrcnn.engine.losses import DetectorCriterion
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.heads.base import COCO_KINDS, Head
-from plugrcnn.heads.spec import HeadContext, HeadSpec
+from plugrcnn.heads.codecs import build_target_codecs, config_dataset_info
+from plugrcnn.heads.spec import DatasetInfo, HeadContext, HeadSpec
 from plugrcnn.modeling.detector import TwoStageDetector
 from plugrcnn.modeling.roi_trunk import TRUNKS, FCTrunk
 from plugrcnn.plugins.manager import HeadRegistry, load_heads
 
 # methods of the first head contract that `predict` replaced: a head still defining one is told so
-RETIRED_METHODS = {"postprocess": "predict", "export_outputs": "predict", "import_outputs": "predict"}
+RETIRED_METHODS = {"postprocess": "predict", "export_outputs": "predict", "import_outputs": "predict",
+                   "target_codec": "HeadSpec.target_codec"}
 
 
 @dataclass
@@ -28,6 +30,7 @@ class BuiltModel:
     registry: HeadRegistry
     criterion: DetectorCriterion | None = None
     head_configs: dict[str, Any] | None = None
+    config: Config | None = None     # the config the model was built from
 
 
 def order_heads(registry: HeadRegistry, names: list[str]) -> list[str]:
@@ -68,8 +71,12 @@ def _requirements(registry: HeadRegistry, name: str) -> list[str]:
     return found
 
 
-def build_model(cfg: Config, registry: HeadRegistry | None = None) -> BuiltModel:
-    """Build the detector of `cfg` (random weights unless the backbone names a local file)."""
+def build_model(cfg: Config, registry: HeadRegistry | None = None,
+                data: DatasetInfo | None = None) -> BuiltModel:
+    """Build the detector of `cfg` (random weights unless the backbone names a local file).
+
+    `data`: what the training data say (their categories), for the heads' target codecs;
+    default: the classes the config names."""
     mcfg = cfg.model
     names = list(mcfg.heads)
     if not names:
@@ -77,6 +84,7 @@ def build_model(cfg: Config, registry: HeadRegistry | None = None) -> BuiltModel
                             f"(`plugrcnn heads` lists the installed ones)")
     registry = registry or load_heads(names)
     head_configs = read_head_configs(cfg, registry)
+    codecs = build_target_codecs(head_configs, registry, data or config_dataset_info(cfg))
     trunks: dict[str, torch.nn.Module] = {}
     heads: dict[str, Head] = {}
     for name in order_heads(registry, names):
@@ -89,27 +97,14 @@ def build_model(cfg: Config, registry: HeadRegistry | None = None) -> BuiltModel
                           required={r: head_configs[r] for r in _requirements(registry, name)})
         heads[name] = _build_head(spec, head_configs[name], ctx, trunks, {"box_fc": mcfg.box_trunk},
                                   mcfg.fpn.out_channels)
+        heads[name]._spec_codec = codecs.get(name)  # what Head.target_codec() returns
     if not any(h.stage == "roi" for h in heads.values()):
         raise PlugrcnnError(f"{cfg.source or 'config'}: no enabled head scores detections (a roi-stage "
                             f"head with candidates(); `plugrcnn heads` lists the installed heads)")
     consumes = {name: registry.spec(name).consumes for name in heads}
     model = TwoStageDetector(mcfg, heads, trunks, consumes)
     criterion = DetectorCriterion(model.heads, registry.pm.hook)
-    return BuiltModel(model, registry, criterion, head_configs)
-
-
-def read_head_configs(cfg: Config, registry: HeadRegistry) -> dict[str, Any]:
-    """Every enabled head's config, checked against its plugin's dataclass (unknown keys, types)."""
-    configs = {}
-    for name in cfg.model.heads:
-        raw = cfg.model.heads[name] or {}
-        if isinstance(raw, dict) and "loss_weight" in raw:
-            raise PlugrcnnError(f"{cfg.provenance.get(f'model.heads.{name}.loss_weight', cfg.source or 'config')}: "
-                                f"key model.heads.{name}.loss_weight: loss weights are set in one place, "
-                                f"model.loss_weights (e.g. model.loss_weights.loss_{name}: 2.0)")
-        configs[name] = structure(registry.spec(name).config_class, raw, cfg.provenance,
-                                  f"model.heads.{name}", cfg.source or "config")
-    return configs
+    return BuiltModel(model, registry, criterion, head_configs, cfg)
 
 
 def _build_head(spec: HeadSpec, head_cfg: Any, ctx: HeadContext, trunks: dict, trunk_cfg: dict,

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import torch
 
     from plugrcnn.config.schema import Config
+    from plugrcnn.data.formats import DatasetFormat
     from plugrcnn.heads.spec import HeadSpec
 
 hookspec = pluggy.HookspecMarker("plugrcnn")
@@ -33,6 +34,18 @@ def plugrcnn_register_heads() -> Iterable[HeadSpec]:
 
     :return: an iterable of :class:`~plugrcnn.heads.HeadSpec` records. Two records with
         the same name (from one or two distributions) are an error naming both.
+    """
+
+
+@hookspec
+def plugrcnn_register_dataset_formats() -> Iterable[DatasetFormat]:
+    """Yield the data set formats this plugin can load (``data.format: <name>``).
+
+    Called when a config is loaded (to check ``data.format``) and when a split is loaded, for
+    the plugins of the ``plugrcnn.dataset_formats`` entry-point group; COCO is built in.
+
+    :return: an iterable of :class:`~plugrcnn.data.formats.DatasetFormat` records; a name
+        registered twice is an error.
     """
 
 

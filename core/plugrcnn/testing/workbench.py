@@ -131,10 +131,9 @@ class Workbench:
                 "heads": self.subject.heads(),
             },
             "data": {"train": {"instances": f"{data}/annotations/instances_train.json", "images": f"{data}/train"},
-                     "val": {"instances": f"{data}/annotations/instances_val.json", "images": f"{data}/val"},
-                     "num_workers": 0},
+                     "val": {"instances": f"{data}/annotations/instances_val.json", "images": f"{data}/val"}},
             "solver": {"base_lr": 0.01, "ims_per_batch": 2, "max_iter": 1, "warmup_iters": 1, "steps": [],
-                       "checkpoint_period": 100, "log_period": 1},
+                       "checkpoint_period": 100, "log_period": 1, "num_workers": 0},
             "output_dir": str(self.root / "out"),
         }
         path = self.root / "config.yaml"
@@ -143,12 +142,13 @@ class Workbench:
 
     def build(self, seed: int = 0, **detection: Any) -> tuple[Config, BuiltModel]:
         """The model with its classes fitted to the data and weights that give varied outputs."""
-        from plugrcnn.data.build import load_split, sync_model_with_dataset
+        from plugrcnn.data.build import config_for_data, dataset_info, load_split
 
-        cfg = self.config(**detection)
-        sync_model_with_dataset(cfg, load_split(cfg, "train", training=True))
+        loaded = self.config(**detection)
+        info = dataset_info(loaded, load_split(loaded, "train", training=True))
+        cfg = config_for_data(loaded, info)
         torch.manual_seed(seed)
-        built = build_model(cfg)
+        built = build_model(cfg, data=info)
         spread_weights(built.model, seed)
         return cfg, built
 

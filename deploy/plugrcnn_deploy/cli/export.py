@@ -11,10 +11,11 @@ from plugrcnn.errors import PlugrcnnError
 from plugrcnn.inference.images import list_images, read_header, read_image
 from plugrcnn_deploy.cli.common import (add_model_arguments, add_size_arguments, bounded_int, check_model_input,
                                         default_size, detections, load_model, size_of)
-from plugrcnn_deploy.export import BACKEND_OF_FORMAT, FORMATS, export_model, synthetic_images, verify_export
 from plugrcnn_deploy.formats.onnx_export import MAX_OPSET, MIN_OPSET
-from plugrcnn_deploy.formats.spec import DEFAULT_NMS_ROUNDS, DeploySpec
+from plugrcnn_deploy.export import export_model, synthetic_images, verify_export
+from plugrcnn_deploy.formats.registry import EXPORT_FORMATS, ExportFormat, export_format
 from plugrcnn_deploy.runtimes import load_runtime
+from plugrcnn_deploy.formats.spec import DEFAULT_NMS_ROUNDS, DeploySpec
 
 
 def default_engine_cache() -> Path:
@@ -23,8 +24,10 @@ def default_engine_cache() -> Path:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-    parser.add_argument("--format", required=True, choices=FORMATS)
-    parser.add_argument("--output", required=True, type=Path, help=".onnx | .engine | .pt2")
+    parser.add_argument("--format", required=True, choices=tuple(EXPORT_FORMATS),
+                        help="; ".join(f"{f.name}: {f.description}" for f in EXPORT_FORMATS.values()))
+    parser.add_argument("--output", required=True, type=Path,
+                        help=" | ".join(f.suffix for f in EXPORT_FORMATS.values()))
     add_size_arguments(parser)
     parser.add_argument("--max-detections", type=detections, default=None,
                         help="K (default: detections_per_image)")
@@ -59,8 +62,10 @@ def run(args: argparse.Namespace) -> int:
                       max_detections=(cfg.model.detection.detections_per_image if args.max_detections is None
                                       else args.max_detections),
                       max_candidates=args.max_candidates, fp16=args.fp16, nms_rounds=args.nms_rounds)
-    if args.triton is not None and args.format not in ("onnx", "tensorrt"):
-        raise PlugrcnnError(f"--triton: Triton serves onnx and tensorrt models, not {args.format}")
+    fmt = export_format(args.format)
+    if args.triton is not None and not fmt.triton:
+        served = " and ".join(f.name for f in EXPORT_FORMATS.values() if f.triton)
+        raise PlugrcnnError(f"--triton: Triton serves {served} models, not {args.format}")
     cache = None if args.no_engine_cache else (args.engine_cache or default_engine_cache())
     images = _verify_images(args.verify_images, cfg) if args.verify_images else None
     start = time.perf_counter()
@@ -69,33 +74,23 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.output} ({args.format}, input {written.batch}x3x{written.height}x{written.width} "
           f"{written.input_dtype}, K={written.max_detections}) in {time.perf_counter() - start:.1f} s")
     print(f"outputs: {', '.join(written.outputs)}")
-    if args.format == "tensorrt":
-        from plugrcnn_deploy.formats.tensorrt_build import sidecar_path
-
-        print(f"wrote {sidecar_path(args.output)} (what the plan holds; `trtexec --loadEngine={args.output}` "
-              f"loads the plan)")
+    for line in fmt.load("notes")(args.output) if fmt.notes else ():
+        print(line)
     if args.verify:
         _verify(args, built.model, device, images or synthetic_images((height, width)))
     if args.triton is not None:
         from plugrcnn_deploy.formats.triton import write_triton_entry
 
-        entry = write_triton_entry(args.triton, args.output, args.format, _io_of(args.output, args.format, written))
+        entry = write_triton_entry(args.triton, args.output, args.format, _io_of(args.output, fmt, written))
         print(f"wrote Triton model repository entry {entry} (config.pbtxt)")
     return 0
 
 
-def _io_of(path: Path, fmt: str, spec: DeploySpec) -> dict[str, Any]:
+def _io_of(path: Path, fmt: ExportFormat, spec: DeploySpec) -> dict[str, Any]:
     """Inputs and outputs (name, shape, dtype, meaning) of the written model."""
-    if fmt == "tensorrt":
-        from plugrcnn_deploy.formats.tensorrt_build import read_sidecar
-
-        sidecar = read_sidecar(path)
-        return {"inputs": sidecar["inputs"], "outputs": sidecar["outputs"]}
-    import onnx
-
-    from plugrcnn_deploy.formats.io_description import describe_io
-
-    return describe_io(onnx.load(str(path), load_external_data=False), spec)
+    if fmt.io_of is None:
+        raise PlugrcnnError(f"--triton: format '{fmt.name}' cannot describe its inputs and outputs")
+    return fmt.load("io_of")(path, spec)
 
 
 def _verify_images(path: Path, cfg) -> list:  # type: ignore[no-untyped-def]
@@ -108,7 +103,7 @@ def _verify_images(path: Path, cfg) -> list:  # type: ignore[no-untyped-def]
 
 
 def _verify(args: argparse.Namespace, model, device, images) -> None:  # type: ignore[no-untyped-def]
-    runtime = load_runtime(BACKEND_OF_FORMAT[args.format], model, model_path=args.output, device=device)
+    runtime = load_runtime(export_format(args.format).runtime, model, model_path=args.output, device=device)
     report = verify_export(model, runtime, images, fp16=args.fp16)
     runtime.close()
     for line in report.comparison.summary():

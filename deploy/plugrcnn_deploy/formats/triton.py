@@ -16,10 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from plugrcnn.errors import PlugrcnnError
+from plugrcnn_deploy.formats.registry import EXPORT_FORMATS
 from plugrcnn_deploy.formats.files import atomic_output
 from plugrcnn_deploy.formats.io_description import TRITON_DTYPE
 
-PLATFORMS = {"onnx": ("onnxruntime_onnx", "model.onnx"), "tensorrt": ("tensorrt_plan", "model.plan")}
+
+
+def _platform(fmt: str) -> tuple[str, str]:
+    """(Triton platform, model file name) of an export format (`ExportFormat.triton`)."""
+    record = EXPORT_FORMATS.get(fmt)
+    if record is None or record.triton is None:
+        served = " or ".join(name for name, f in EXPORT_FORMATS.items() if f.triton)
+        raise PlugrcnnError(f"--triton: format '{fmt}' has no Triton backend here; use {served}")
+    return record.triton
 
 
 def model_name(path: Path) -> str:
@@ -38,7 +47,7 @@ def _tensor_block(tensor: dict[str, Any]) -> str:
 
 
 def config_pbtxt(name: str, fmt: str, io: dict[str, list[dict[str, Any]]]) -> str:
-    platform, filename = PLATFORMS[fmt]
+    platform, filename = _platform(fmt)
     inputs = ",\n".join(_tensor_block(t) for t in io["inputs"])
     outputs = ",\n".join(_tensor_block(t) for t in io["outputs"])
     return (f"# written by `plugrcnn export --triton`\nname: \"{name}\"\nplatform: \"{platform}\"\n"
@@ -50,13 +59,12 @@ def write_triton_entry(repository: Path, model_file: Path, fmt: str, io: dict[st
                        version: int = 1) -> Path:
     """Copy `model_file` into `repository`/<name>/<version>/ and write config.pbtxt; returns the
     entry's folder."""
-    if fmt not in PLATFORMS:
-        raise PlugrcnnError(f"--triton: format '{fmt}' has no Triton backend here; use onnx or tensorrt")
+    filename = _platform(fmt)[1]
     if repository.exists() and not repository.is_dir():
         raise PlugrcnnError(f"{repository}: --triton needs a folder (the model repository)")
     name = model_name(model_file)
     entry = repository / name
-    with atomic_output(entry / str(version) / PLATFORMS[fmt][1]) as tmp:
+    with atomic_output(entry / str(version) / filename) as tmp:
         shutil.copyfile(model_file, tmp)
     with atomic_output(entry / "config.pbtxt") as tmp:
         tmp.write_text(config_pbtxt(name, fmt, io))

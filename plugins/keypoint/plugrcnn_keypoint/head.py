@@ -28,7 +28,6 @@ from plugrcnn.heads import (
 from plugrcnn_keypoint.config import KeypointHeadConfig, resolve_layout
 from plugrcnn_keypoint.decode import heatmaps_to_keypoints, pixels_per_cell
 from plugrcnn_keypoint.loss import keypoint_rcnn_loss
-from plugrcnn_keypoint.targets import KeypointCodec
 
 COCO_VISIBLE = 2  # the v written for every predicted keypoint
 SKELETON_COLOR = (255, 255, 255)
@@ -58,9 +57,6 @@ class KeypointHead(Head):
         super().__init__(name, RoIInput(resolution=cfg.pooler_resolution))
         self.cfg = cfg
         self.layout = resolve_layout(cfg, ctx.num_classes, f"model.heads.{name}")
-        self.codec = KeypointCodec(self.layout.num_keypoints, self.layout.flip_index,
-                                   self.layout.categories, cfg.annotation_pixel_offset,
-                                   key=f"model.heads.{name}")
         channels = [ctx.in_channels] + [cfg.conv_dim] * cfg.num_conv
         self.convs = nn.ModuleList(nn.Conv2d(c_in, c_out, 3, padding=1)
                                    for c_in, c_out in zip(channels[:-1], channels[1:]))
@@ -84,9 +80,6 @@ class KeypointHead(Head):
         return {"keypoint_logits": x}  # (R, K, S, S)
 
     # -- training -------------------------------------------------------------------------------
-    def target_codec(self) -> KeypointCodec:
-        return self.codec
-
     def loss(self, outputs: dict[str, torch.Tensor], rois: list[Any],
              targets: list[ImageTargets]) -> dict[str, torch.Tensor]:
         logits = outputs["keypoint_logits"]

@@ -10,6 +10,7 @@ from plugrcnn_keypoint.config import KeypointHeadConfig
 from plugrcnn_keypoint.convert import (convert_detectron2_keypoint_head,
                                        convert_torchvision_keypoint_head)
 from plugrcnn_keypoint.head import KeypointHead
+from plugrcnn_keypoint.targets import keypoint_codec
 
 
 def _build(cfg: KeypointHeadConfig, ctx: HeadContext) -> KeypointHead:
@@ -19,7 +20,7 @@ def _build(cfg: KeypointHeadConfig, ctx: HeadContext) -> KeypointHead:
 @hookimpl
 def plugrcnn_register_heads() -> Iterator[HeadSpec]:
     yield HeadSpec(name="keypoint", config_class=KeypointHeadConfig, build=_build,
-                   requires=("class", "box"),
+                   requires=("class", "box"), target_codec=keypoint_codec,
                    description="keypoint heatmaps of detections (softmax over positions)")
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from plugrcnn.heads import HFlipOp, transform_points
-from plugrcnn.heads import PlugrcnnError
+from plugrcnn.heads import DatasetInfo, HFlipOp, PlugrcnnError, transform_points
+from plugrcnn_keypoint.config import KeypointHeadConfig, resolve_layout
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,24 @@ class KeypointCodec:
     def valid(self, target: torch.Tensor) -> torch.Tensor:
         """(G,) bool: instances with at least one labelled keypoint."""
         return (target[..., 2] > 0).any(dim=-1)
+
+
+def keypoint_codec(cfg: KeypointHeadConfig, data: DatasetInfo, name: str = "keypoint") -> KeypointCodec:
+    """The codec of `cfg` (HeadSpec.target_codec), checked against the data's categories: a
+    category that lists keypoints must list as many as the config, or every one of its
+    annotations would fail in a data-loader worker."""
+    key = f"model.heads.{name}"
+    layout = resolve_layout(cfg, data.num_classes, key)
+    for label, category in enumerate(data.categories, start=1):
+        names = category.get("keypoints")
+        if names and len(names) != layout.num_keypoints and \
+                (not layout.categories or label in layout.categories):
+            raise PlugrcnnError(
+                f"{data.source}: category {category.get('id')} ('{category.get('name')}') has "
+                f"{len(names)} keypoints but {key}.keypoints names {layout.num_keypoints}; "
+                f"fix the config or the data")
+    return KeypointCodec(layout.num_keypoints, layout.flip_index, layout.categories,
+                         cfg.annotation_pixel_offset, key=key)
 
 
 def heatmap_targets(keypoints: torch.Tensor, rois: torch.Tensor,

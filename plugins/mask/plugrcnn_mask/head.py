@@ -89,9 +89,6 @@ class MaskHead(Head):
         return {"mask_logits": logits, "mask_class_logits": select_class_channel(logits, classes)}
 
     # -- training -------------------------------------------------------------------------------
-    def target_codec(self) -> MaskCodec:
-        return MaskCodec()
-
     def loss(self, outputs: dict[str, torch.Tensor], rois: list[Any],
              targets: list[ImageTargets]) -> dict[str, torch.Tensor]:
         logits = outputs["mask_logits"]

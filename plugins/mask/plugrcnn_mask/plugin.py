@@ -5,19 +5,24 @@ from typing import Iterator
 
 import torch
 
-from plugrcnn.heads import HeadContext, HeadSpec, hookimpl
+from plugrcnn.heads import DatasetInfo, HeadContext, HeadSpec, hookimpl
 from plugrcnn_mask.convert import convert_detectron2_mask, convert_torchvision_mask
 from plugrcnn_mask.head import MaskHead, MaskHeadConfig
+from plugrcnn_mask.targets import MaskCodec
 
 
 def _build(cfg: MaskHeadConfig, ctx: HeadContext) -> MaskHead:
     return MaskHead(cfg, ctx)
 
 
+def _codec(cfg: MaskHeadConfig, data: DatasetInfo) -> MaskCodec:
+    return MaskCodec()
+
+
 @hookimpl
 def plugrcnn_register_heads() -> Iterator[HeadSpec]:
     yield HeadSpec(name="mask", config_class=MaskHeadConfig, build=_build,
-                   requires=("class", "box"),
+                   requires=("class", "box"), target_codec=_codec,
                    description="instance masks: 28x28 class-specific logits, sigmoid BCE")
 
 

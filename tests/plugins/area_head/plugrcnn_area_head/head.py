@@ -53,9 +53,6 @@ class AreaHead(Head):
         h = F.relu(self.conv(x)).mean(dim=(2, 3))  # (R, C, S, S) -> (R, hidden)
         return {"log_area": self.fc(h)[:, 0]}
 
-    def target_codec(self) -> AreaCodec:
-        return AreaCodec()
-
     def loss(self, outputs: dict[str, torch.Tensor], rois: list[Any],
              targets: list[ImageTargets]) -> dict[str, torch.Tensor]:
         pred = outputs["log_area"]
