@@ -8,7 +8,7 @@ import torch
 from plugrcnn.heads import HeadContext, ImageTargets, RoIRows
 from plugrcnn.modeling.sampler import SampledRoIs
 from plugrcnn_mask.head import MaskHead, MaskHeadConfig
-from plugrcnn_mask.loss import mask_rcnn_loss
+from plugrcnn_mask.loss import mask_rcnn_loss, select_class_channel
 from plugrcnn_mask.targets import MaskCodec
 
 RECT = [10.0, 20.0, 30.0, 20.0, 30.0, 60.0, 10.0, 60.0]
@@ -52,7 +52,8 @@ def test_head_loss_skips_rois_whose_gt_has_no_mask() -> None:
     rois = SampledRoIs(boxes=torch.tensor([[10.0, 20, 30, 60], [0.0, 0, 50, 50]]),
                        labels=torch.tensor([2, 3]), matched_gt=torch.tensor([0, 1]))
     logits = torch.randn(2, 4, 28, 28)
-    loss = head.loss({"mask_logits": logits}, [rois], targets)["loss_mask"]
+    outputs = {"mask_logits": logits, "mask_class_logits": select_class_channel(logits, rois.labels)}
+    loss = head.loss(outputs, [rois], targets)["loss_mask"]
     # RoI 0 (class 2) is exactly its rectangle: the target is all ones
     expected = torch.nn.functional.binary_cross_entropy_with_logits(logits[0, 2], torch.ones(28, 28))
     torch.testing.assert_close(loss, expected)
