@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -29,7 +31,7 @@ def parameter_group(name: str) -> str:
     return ".".join(parts[:2]) if parts[0] == "backbone" else parts[0]
 
 
-def gradient_norms(model: torch.nn.Module, criterion, batch: list, weights: dict[str, float]
+def gradient_norms(model: torch.nn.Module, criterion: Any, batch: list, weights: Mapping[str, float]
                    ) -> tuple[dict[str, float], dict[tuple[str, str], float]]:
     """Loss values, and {(loss name or "total", group or "ALL"): gradient norm} for one batch."""
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
