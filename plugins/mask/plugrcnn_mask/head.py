@@ -34,7 +34,7 @@ from plugrcnn.heads import (
     class_color,
     ranged,
 )
-from plugrcnn_mask.loss import build_roi_mask_targets, mask_rcnn_loss, select_class_channel
+from plugrcnn_mask.loss import build_roi_mask_targets, class_channel_loss, select_class_channel
 from plugrcnn_mask.paste import paste_masks
 from plugrcnn_mask.rle import encode_masks
 from plugrcnn_mask.targets import MaskCodec, MaskTargets, render_masks
@@ -91,11 +91,14 @@ class MaskHead(Head):
     # -- training -------------------------------------------------------------------------------
     def loss(self, outputs: dict[str, torch.Tensor], rois: list[Any],
              targets: list[ImageTargets]) -> dict[str, torch.Tensor]:
-        logits = outputs["mask_logits"]
-        keep, classes, gt_masks = build_roi_mask_targets(
+        # In training the rows' classes are their GT classes, so forward already gathered each
+        # row's GT-class channel (R, M, M): the loss reads it instead of gathering it again.
+        class_logits = outputs["mask_class_logits"]
+        keep, _, gt_masks = build_roi_mask_targets(
             rois, [t.heads[self.name] for t in targets], self.mask_resolution)
-        loss = mask_rcnn_loss(logits[keep.to(logits.device)], classes, gt_masks)
-        return {f"loss_{self.name}": loss}
+        if not bool(keep.all()):  # RoIs whose GT has no mask are left out (copy only then)
+            class_logits = class_logits[keep.to(class_logits.device)]
+        return {f"loss_{self.name}": class_channel_loss(class_logits, gt_masks)}
 
     # -- inference ------------------------------------------------------------------------------
     def predict(self, outputs: dict[str, torch.Tensor], rows: RoIRows,

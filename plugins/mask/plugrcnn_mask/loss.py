@@ -45,5 +45,12 @@ def mask_rcnn_loss(mask_logits: torch.Tensor, classes: torch.Tensor,
     """Mean BCE over R x M x M of the class channel's logits (R, K, M, M) against (R, M, M)."""
     if gt_masks.shape[0] == 0:  # keeps the graph connected to the head's parameters (DDP)
         return mask_logits.sum() * 0.0
-    logits = select_class_channel(mask_logits, classes)
-    return F.binary_cross_entropy_with_logits(logits, gt_masks.to(logits.dtype), reduction="mean")
+    return class_channel_loss(select_class_channel(mask_logits, classes), gt_masks)
+
+
+def class_channel_loss(class_logits: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:
+    """Mean BCE over R x M x M of logits already on each row's class channel (R, M, M)."""
+    if gt_masks.shape[0] == 0:  # keeps the graph connected to the head's parameters (DDP)
+        return class_logits.sum() * 0.0
+    return F.binary_cross_entropy_with_logits(class_logits, gt_masks.to(class_logits.dtype),
+                                              reduction="mean")
