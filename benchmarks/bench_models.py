@@ -21,7 +21,7 @@ from tv_fixtures import make_torchvision_model  # noqa: E402
 
 from plugrcnn.config import load_config  # noqa: E402
 from plugrcnn.convert.torchvision import convert_torchvision  # noqa: E402
-from plugrcnn.inference.runtime import inference_context, prepare_for_inference  # noqa: E402
+from plugrcnn.inference.runtime import InferenceRuntime  # noqa: E402
 from plugrcnn.modeling.build import build_model  # noqa: E402
 
 ARCHS = {"mask": "maskrcnn_resnet50_fpn", "keypoint": "keypointrcnn_resnet50_fpn"}
@@ -35,9 +35,10 @@ def size_overrides(height: int, width: int) -> list[str]:
             f"model.input.max_size_test={max(height, width)}"]
 
 
-def build_pair(model: str, height: int, width: int, precision: str, seed: int = 0
-               ) -> tuple[torch.nn.Module, Any, Any]:
-    """torchvision's model, plugrcnn's converted model (prepared for `precision`) and its config."""
+def build_pair(model: str, height: int, width: int, precision: str, seed: int = 0,
+               fold: bool = True) -> tuple[torch.nn.Module, Any, InferenceRuntime]:
+    """torchvision's model, plugrcnn's converted model and the runtime it predicts with (as
+    `plugrcnn predict` does: Predictor)."""
     arch = ARCHS[model]
     tv = make_torchvision_model(arch, seed=seed, delta_std=1e-4)
     tv.transform.min_size, tv.transform.max_size = (min(height, width),), max(height, width)
@@ -46,8 +47,8 @@ def build_pair(model: str, height: int, width: int, precision: str, seed: int = 
                                *size_overrides(height, width)])
     built = build_model(cfg)
     built.model.load_state_dict(convert_torchvision(tv.state_dict(), cfg, arch))
-    ours = prepare_for_inference(built.model.eval(), cfg.model.precision, torch.device("cpu"))
-    return tv, ours, cfg
+    model = built.model.eval()
+    return tv, model, InferenceRuntime(model, cfg.model.precision, torch.device("cpu"), fold=fold)
 
 
 def _timed(timings: Timings, stage: str, fn: Callable[[], Any]) -> Any:
@@ -70,12 +71,12 @@ def torchvision_stages(tv: torch.nn.Module, image: torch.Tensor) -> tuple[dict, 
     return detections[0], t
 
 
-def plugrcnn_stages(model: Any, cfg: Any, image: torch.Tensor) -> tuple[dict, Timings]:
+def plugrcnn_stages(model: Any, runtime: InferenceRuntime, image: torch.Tensor) -> tuple[dict, Timings]:
     """TwoStageDetector.predict, one stage at a time, under the precision's context."""
     from plugrcnn.modeling.preprocess import rescale_boxes
 
     t: Timings = {}
-    with inference_context(cfg.model.precision, torch.device("cpu")):
+    with runtime.applied():
         batch = _timed(t, "preprocess", lambda: model.preprocess([image], resize=True))
         features = _timed(t, "backbone+fpn", lambda: model.backbone(batch.tensor))
         proposals, _ = _timed(t, "rpn", lambda: model.rpn(features, batch.image_sizes,
@@ -99,8 +100,8 @@ def torchvision_end_to_end(tv: torch.nn.Module, image: torch.Tensor) -> dict:
         return tv([image.float() / 255])[0]
 
 
-def plugrcnn_end_to_end(model: Any, cfg: Any, image: torch.Tensor) -> dict:
-    with inference_context(cfg.model.precision, torch.device("cpu")):
+def plugrcnn_end_to_end(model: Any, runtime: InferenceRuntime, image: torch.Tensor) -> dict:
+    with runtime.applied():
         return model.predict([image])[0]
 
 

@@ -80,13 +80,13 @@ def _median(values: list[float]) -> float:
 
 def run_inference(args: argparse.Namespace) -> dict[str, Any]:
     height, width = args.size
-    tv, ours, cfg = build_pair(args.model, height, width, args.mode)
+    tv, ours, runtime = build_pair(args.model, height, width, args.mode, fold=not args.no_fold)
     image = synthetic_image(height, width, seed=1)
     sides: dict[str, dict[str, Callable[[], Any]]] = {
         "torchvision": {"stages": lambda: torchvision_stages(tv, image),
                         "e2e": lambda: torchvision_end_to_end(tv, image)},
-        "plugrcnn": {"stages": lambda: plugrcnn_stages(ours, cfg, image),
-                     "e2e": lambda: plugrcnn_end_to_end(ours, cfg, image)},
+        "plugrcnn": {"stages": lambda: plugrcnn_stages(ours, runtime, image),
+                     "e2e": lambda: plugrcnn_end_to_end(ours, runtime, image)},
     }
     for side in sides.values():  # warm-up: first-call allocations, oneDNN primitive caches
         side["e2e"]()
@@ -157,6 +157,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", type=_size, default=(800, 1066), help="HEIGHTxWIDTH of the image")
     parser.add_argument("--train-size", type=int, default=800, help="side of the 2 training images")
     parser.add_argument("--no-train", action="store_true", help="skip the training step")
+    parser.add_argument("--no-fold", action="store_true",
+                        help="plugrcnn without batch-norm folding / channels_last (to measure them)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     if args.repeats < 1:

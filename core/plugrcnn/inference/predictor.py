@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from plugrcnn.config.schema import Config
+from plugrcnn.inference.runtime import InferenceRuntime
 from plugrcnn.modeling.build import BuiltModel, build_model, resolve_device
 from plugrcnn.modeling.weights import load_model_weights
 
@@ -16,6 +17,7 @@ class Predictor:
     cfg: Config
     built: BuiltModel
     device: torch.device
+    runtime: InferenceRuntime | None = None  # precision, folded batch norms; made on first call
 
     @classmethod
     def from_config(cls, cfg: Config, weights: str | None) -> Predictor:
@@ -25,14 +27,17 @@ class Predictor:
         device = resolve_device(cfg.model.device)
         torch.set_flush_denormal(True)  # denormal weights/activations are ~20x slower on CPUs
         built.model.to(device).eval()
-        return cls(cfg, built, device)
+        return cls(cfg, built, device, InferenceRuntime(built.model, cfg.model.precision, device))
 
     @property
     def model(self) -> torch.nn.Module:
         return self.built.model
 
     def __call__(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        return self.model.predict([im.to(self.device) for im in images])
+        if self.runtime is None:
+            self.runtime = InferenceRuntime(self.model, self.cfg.model.precision, self.device)
+        with self.runtime.applied():
+            return self.model.predict([im.to(self.device) for im in images])
 
     def category_id(self, label: int) -> int:
         ids = self.cfg.model.category_ids

@@ -72,15 +72,40 @@ def inference_context(precision: Precision, device: torch.device) -> Iterator[No
         yield
 
 
-def prepare_for_inference(model: nn.Module, precision: Precision, device: torch.device) -> nn.Module:
-    """Fold batch norm into convs (in place) and warn if fast mode falls back to fp32."""
-    if precision == "fast" and autocast_dtype(precision, device) is None:
-        warnings.warn(f"model.precision=fast: no fast dtype on this {device.type} (the CPU lacks "
-                      f"bf16 instructions); running fp32", stacklevel=2)
-    backbone = getattr(model, "backbone", None)
-    if isinstance(backbone, nn.Module):
-        fold_batch_norms(backbone, device)
-    return model
+class InferenceRuntime:
+    """What a model runs with at inference: its precision and, while `applied()`, its backbone's
+    batch norms folded into the convs before them (with channels_last weights, so the backbone
+    runs channels_last). Outside `applied()` the model is untouched: its state dict, training
+    and export see the original modules. Costs a second copy of the folded convs' weights."""
+
+    def __init__(self, model: nn.Module, precision: Precision, device: torch.device,
+                 fold: bool = True, channels_last: bool = True) -> None:
+        self.precision = precision
+        self.device = device
+        if precision == "fast" and autocast_dtype(precision, device) is None:
+            warnings.warn(f"model.precision=fast: no fast dtype on this {device.type} (the CPU "
+                          f"lacks bf16 instructions); running fp32", stacklevel=2)
+        backbone = getattr(model, "backbone", None)
+        self.folds: list[_Fold] = []
+        if fold and isinstance(backbone, nn.Module):
+            self.folds = fold_batch_norms(backbone, device, channels_last=channels_last)
+
+    @contextlib.contextmanager
+    def applied(self) -> Iterator[None]:
+        """The rewrites in place, under no_grad and the precision's autocast."""
+        for f in self.folds:
+            f.apply()
+        try:
+            with inference_context(self.precision, self.device):
+                yield
+        finally:
+            for f in self.folds:
+                f.remove()
+
+
+def prepare_for_inference(model: nn.Module, precision: Precision, device: torch.device,
+                          fold: bool = True, channels_last: bool = True) -> InferenceRuntime:
+    return InferenceRuntime(model, precision, device, fold=fold, channels_last=channels_last)
 
 
 def _is_foldable_norm(module: nn.Module) -> bool:
@@ -91,68 +116,99 @@ def _is_foldable_norm(module: nn.Module) -> bool:
 
 def _trace_pairs(module: nn.Module, sample: torch.Tensor) -> list[tuple[nn.Conv2d, nn.Module]]:
     """(conv, norm) pairs where the norm's input is the conv's output, in a forward of `sample`."""
-    produced: dict[int, nn.Conv2d] = {}
+    # id -> (conv, its output); the outputs are kept alive so that no id is reused in the trace
+    produced: dict[int, tuple[nn.Conv2d, torch.Tensor]] = {}
     pairs: list[tuple[nn.Conv2d, nn.Module]] = []
+
+    def after_conv(conv: nn.Module, args: tuple, out: torch.Tensor) -> None:
+        produced[id(out)] = (conv, out)
+
+    def before_norm(norm: nn.Module, args: tuple) -> None:
+        found = produced.get(id(args[0]))
+        if found is not None and found[1] is args[0]:
+            pairs.append((found[0], norm))
+
     hooks = []
     for sub in module.modules():
         if isinstance(sub, nn.Conv2d) and sub.groups == 1 and sub.padding_mode == "zeros":
-            hooks.append(sub.register_forward_hook(
-                lambda m, args, out: produced.__setitem__(id(out), m)))
+            hooks.append(sub.register_forward_hook(after_conv))
         elif _is_foldable_norm(sub):
-            hooks.append(sub.register_forward_pre_hook(
-                lambda m, args: pairs.append((produced[id(args[0])], m)) if id(args[0]) in produced else None))
+            hooks.append(sub.register_forward_pre_hook(before_norm))
     try:
         with torch.no_grad():
-            outputs = module(sample)  # keeps every output alive: ids stay unique
+            module(sample)
     finally:
         for hook in hooks:
             hook.remove()
-    del outputs
-    seen_convs: set[int] = set()
-    unique = []
-    for conv, norm in pairs:  # a conv reused by two norms cannot be folded into both
-        if id(conv) not in seen_convs:
-            seen_convs.add(id(conv))
-            unique.append((conv, norm))
-    return unique
+    distinct = list({(id(c), id(n)): (c, n) for c, n in pairs}.values())
+    convs = [id(c) for c, _ in distinct]
+    norms = [id(n) for _, n in distinct]
+    # a module called twice with different partners cannot be folded into either
+    return [(c, n) for c, n in distinct if convs.count(id(c)) == 1 and norms.count(id(n)) == 1]
 
 
-def _norm_affine(norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """(scale, shift) of the norm as y = x * scale + shift, per channel."""
-    weight = norm.weight if norm.weight is not None else torch.ones_like(norm.running_mean)
-    bias = norm.bias if norm.bias is not None else torch.zeros_like(norm.running_mean)
-    scale = weight * (norm.running_var + norm.eps).rsqrt()
-    return scale, bias - norm.running_mean * scale
+class _Fold:
+    """One conv + norm pair folded while applied: the conv runs with w' and b', the norm is an
+    identity (both through instance `forward` attributes, removed afterwards). w' and b' are
+    recomputed when the conv's or the norm's tensors have changed (training between calls)."""
+
+    def __init__(self, conv: nn.Conv2d, norm: nn.Module, channels_last: bool) -> None:
+        self.conv, self.norm, self.channels_last = conv, norm, channels_last
+        self.key: tuple = ()
+        self.weight = self.bias = torch.empty(0)
+
+    def _sources(self) -> list[torch.Tensor]:
+        norm = self.norm
+        return [t for t in (self.conv.weight, self.conv.bias, norm.weight, norm.bias,
+                            norm.running_mean, norm.running_var) if t is not None]
+
+    def _refresh(self) -> None:
+        key = tuple((t.data_ptr(), t._version) for t in self._sources())
+        if key == self.key:
+            return
+        conv, norm = self.conv, self.norm
+        with torch.no_grad():
+            weight = norm.weight if norm.weight is not None else torch.ones_like(norm.running_mean)
+            bias = norm.bias if norm.bias is not None else torch.zeros_like(norm.running_mean)
+            scale = weight * (norm.running_var + norm.eps).rsqrt()  # (C,)
+            shift = bias - norm.running_mean * scale
+            folded = conv.weight * scale.view(-1, 1, 1, 1)
+            if self.channels_last:
+                folded = folded.contiguous(memory_format=torch.channels_last)
+            self.weight = folded.detach()
+            self.bias = (shift if conv.bias is None else conv.bias * scale + shift).detach()
+        self.key = key
+
+    def apply(self) -> None:
+        self._refresh()
+        conv, weight, bias = self.conv, self.weight, self.bias
+        conv.forward = lambda x: conv._conv_forward(x, weight, bias)
+        self.norm.forward = _identity
+
+    def remove(self) -> None:
+        for module in (self.conv, self.norm):
+            module.__dict__.pop("forward", None)
 
 
-def fold_batch_norms(module: nn.Module, device: torch.device, sample_size: int = 64) -> int:
-    """Fold every traced (conv -> norm) pair of `module` (an image -> features module); returns
-    the number folded (0 when folding would change the features)."""
+def fold_batch_norms(module: nn.Module, device: torch.device, sample_size: int = 64,
+                     channels_last: bool = True) -> list[_Fold]:
+    """The folds of every traced (conv -> norm) pair of `module` (an image -> features module);
+    none when folding would change the features."""
     sample = torch.rand(1, 3, sample_size, sample_size, device=device)
     pairs = _trace_pairs(module, sample)
-    if not pairs:
-        return 0
+    folds = [_Fold(conv, norm, channels_last) for conv, norm in pairs]
+    if not folds:
+        return []
     with torch.no_grad():
         before = module(sample)
-    saved = [(conv.weight.data, None if conv.bias is None else conv.bias.data) for conv, _ in pairs]
-    forwards = []
-    with torch.no_grad():
-        for conv, norm in pairs:
-            scale, shift = _norm_affine(norm)
-            conv.weight.data = conv.weight.data * scale.view(-1, 1, 1, 1)
-            bias = shift if conv.bias is None else conv.bias.data * scale + shift
-            conv.bias = nn.Parameter(bias, requires_grad=False)
-            forwards.append(norm.forward)
-            norm.forward = _identity  # instance attribute: the module stays (state dict unchanged)
-        after = module(sample)
-    if _same_outputs(before, after):
-        return len(pairs)
-    with torch.no_grad():  # a conv output read by something else too: undo
-        for (conv, norm), (weight, bias), forward in zip(pairs, saved, forwards):
-            conv.weight.data = weight
-            conv.bias = None if bias is None else nn.Parameter(bias)
-            norm.forward = forward
-    return 0
+        for f in folds:
+            f.apply()
+        try:
+            after = module(sample)
+        finally:
+            for f in folds:
+                f.remove()
+    return folds if _same_outputs(before, after) else []
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
