@@ -179,6 +179,8 @@ class RoIStage(nn.Module):
                       image_sizes: list[tuple[int, int]]) -> list[dict[str, Tensor]]:
         roi_names = self.names("roi")
         runner = self.runner
+        # RoIAlign reads NCHW: channels_last features (a folded backbone) copied once, not per pool
+        features = [f.contiguous() for f in features]
         on_proposals: dict[str, Outputs] = {}
         runner.run_on_rows(roi_names, RoIRows(boxes=torch.cat(proposals)), self._pooler_on(features, proposals),
                          on_proposals)
