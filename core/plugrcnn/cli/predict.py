@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     weights, config = resolve_weights_and_config(args.weights, args.config)
-    cfg = load_config(config, [*args.opts, *(["model.precision=fast"] if args.fast else [])])
+    # --fast first: an explicit model.precision=... among the overrides wins
+    cfg = load_config(config, [*(["model.precision=fast"] if args.fast else []), *args.opts])
     inp = cfg.model.input
     files = list_images(args.input)
     # every header checked before any pixel is decoded, every image decoded before any compute
