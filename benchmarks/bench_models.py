@@ -36,7 +36,7 @@ def size_overrides(height: int, width: int) -> list[str]:
 
 
 def build_pair(model: str, height: int, width: int, precision: str, seed: int = 0,
-               fold: bool = True) -> tuple[torch.nn.Module, Any, InferenceRuntime]:
+               fold: bool | None = None) -> tuple[torch.nn.Module, Any, InferenceRuntime]:
     """torchvision's model, plugrcnn's converted model and the runtime it predicts with (as
     `plugrcnn predict` does: Predictor)."""
     arch = ARCHS[model]

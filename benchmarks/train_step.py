@@ -93,7 +93,7 @@ class TrainPair:
         self.tv_opt.zero_grad(set_to_none=True)
         total.backward()
         self.tv_opt.step()
-        return time.perf_counter() - start, float(total)
+        return time.perf_counter() - start, float(total.detach())
 
     def plugrcnn_step(self, seed: int) -> tuple[float, float]:
         """(seconds, total loss) of one step of plugrcnn's model (forward, criterion, backward)."""
@@ -104,7 +104,7 @@ class TrainPair:
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         self.opt.step()
-        return time.perf_counter() - start, float(total)
+        return time.perf_counter() - start, float(total.detach())
 
 
 def _sgd(model: torch.nn.Module) -> torch.optim.Optimizer:

@@ -80,7 +80,7 @@ def _median(values: list[float]) -> float:
 
 def run_inference(args: argparse.Namespace) -> dict[str, Any]:
     height, width = args.size
-    tv, ours, runtime = build_pair(args.model, height, width, args.mode, fold=not args.no_fold)
+    tv, ours, runtime = build_pair(args.model, height, width, args.mode, fold=args.fold)
     image = synthetic_image(height, width, seed=1)
     sides: dict[str, dict[str, Callable[[], Any]]] = {
         "torchvision": {"stages": lambda: torchvision_stages(tv, image),
@@ -157,8 +157,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", type=_size, default=(800, 1066), help="HEIGHTxWIDTH of the image")
     parser.add_argument("--train-size", type=int, default=800, help="side of the 2 training images")
     parser.add_argument("--no-train", action="store_true", help="skip the training step")
-    parser.add_argument("--no-fold", action="store_true",
-                        help="plugrcnn without batch-norm folding / channels_last (to measure them)")
+    parser.add_argument("--fold", action=argparse.BooleanOptionalAction, default=None,
+                        help="fold batch norms into convs, channels_last (default: in fast mode)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     threads = configure_threads(args.threads or physical_cores())
     report: dict[str, Any] = {
         "machine": {"cpu": cpu_name(), "threads": threads, "torch": torch.__version__},
-        "model": args.model, "mode": args.mode, "repeats": args.repeats, "size": list(args.size),
+        "model": args.model, "mode": args.mode, "fold": args.fold, "repeats": args.repeats,
+        "size": list(args.size),
         "limits": LIMITS}
     report["inference"] = run_inference(args)
     if not args.no_train:

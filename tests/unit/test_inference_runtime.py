@@ -51,7 +51,7 @@ def test_folding_gives_the_same_features_and_leaves_the_model_untouched_outside_
     x = torch.rand(1, 3, 20, 24)
     with torch.no_grad():
         reference = model.backbone(x)[0]
-    runtime = InferenceRuntime(model, "exact", torch.device("cpu"))
+    runtime = InferenceRuntime(model, "exact", torch.device("cpu"), fold=True)
     assert len(runtime.folds) == 2
     seen = []  # bn1's input and output while applied: an identity
     handle = model.backbone.bn1.register_forward_hook(lambda m, args, out: seen.append((args[0], out)))
@@ -72,7 +72,7 @@ def test_a_conv_whose_output_is_read_elsewhere_is_not_folded() -> None:
 
 def test_folds_follow_weight_changes_between_calls() -> None:
     model = Detector(Plain()).eval()
-    runtime = InferenceRuntime(model, "exact", torch.device("cpu"))
+    runtime = InferenceRuntime(model, "exact", torch.device("cpu"), fold=True)
     x = torch.rand(1, 3, 16, 16)
     with runtime.applied():
         runtime_before = model.backbone(x)[0]
@@ -83,6 +83,10 @@ def test_folds_follow_weight_changes_between_calls() -> None:
         after = model.backbone(x)[0]
     assert not torch.allclose(after, runtime_before)
     torch.testing.assert_close(after, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_exact_mode_does_not_fold_by_default() -> None:
+    assert InferenceRuntime(Detector(Plain()).eval(), "exact", torch.device("cpu")).folds == []
 
 
 def test_physical_cores_is_at_least_one_and_at_most_the_allowed_cpus() -> None:
