@@ -55,6 +55,7 @@ def compare(ref: dict[str, torch.Tensor], ours: dict[str, torch.Tensor]) -> dict
         "max_box_diff_px": _max_abs(boxes[o_idx] - ref_boxes[r_idx]),
         "max_score_diff": _max_abs(ours["scores"].float()[o_idx] - ref["scores"].float()[r_idx]),
     }
+    ious = diff = None
     if "masks" in ref and "pred_masks" in ours:
         ious = _mask_iou(ours["pred_masks"][o_idx].bool(), ref["masks"][r_idx, 0] >= 0.5)
         figures["min_mask_iou"] = float(ious.min()) if len(ious) else 1.0
@@ -62,12 +63,26 @@ def compare(ref: dict[str, torch.Tensor], ours: dict[str, torch.Tensor]) -> dict
     if "keypoints" in ref and "pred_keypoints" in ours:
         diff = ours["pred_keypoints"][o_idx, :, :2].float() - ref["keypoints"][r_idx, :, :2].float()
         figures["max_keypoint_diff_px"] = _max_abs(diff)
+    figures["within_limits_fraction"] = _fraction_within_limits(
+        len(ref_boxes), boxes[o_idx] - ref_boxes[r_idx], ious if "min_mask_iou" in figures else None,
+        diff if "max_keypoint_diff_px" in figures else None)
     figures["identical"] = same_order and figures["max_box_diff_px"] <= 1e-3 and \
         figures.get("min_mask_iou", 1.0) >= 0.99 and figures.get("max_keypoint_diff_px", 0.0) <= 1e-2
     figures["within_limits"] = (figures["max_box_diff_px"] <= LIMITS["box_px"]
                                 and figures.get("min_mask_iou", 1.0) >= LIMITS["mask_iou"]
                                 and figures.get("max_keypoint_diff_px", 0.0) <= LIMITS["keypoint_px"])
     return figures
+
+
+def _fraction_within_limits(count: int, box_diff: torch.Tensor, ious: torch.Tensor | None,
+                            keypoint_diff: torch.Tensor | None) -> float:
+    """Fraction of the reference's detections with a twin within every limit."""
+    ok = box_diff.abs().flatten(1).amax(1) <= LIMITS["box_px"] if len(box_diff) else torch.zeros(0, dtype=torch.bool)
+    if ious is not None:
+        ok &= ious >= LIMITS["mask_iou"]
+    if keypoint_diff is not None and len(keypoint_diff):
+        ok &= keypoint_diff.abs().flatten(1).amax(1) <= LIMITS["keypoint_px"]
+    return float(ok.sum()) / count if count else 1.0
 
 
 def _max_abs(diff: torch.Tensor) -> float:
