@@ -77,10 +77,12 @@ def compare(ref: dict[str, torch.Tensor], ours: dict[str, torch.Tensor]) -> dict
 def _fraction_within_limits(count: int, box_diff: torch.Tensor, ious: torch.Tensor | None,
                             keypoint_diff: torch.Tensor | None) -> float:
     """Fraction of the reference's detections with a twin within every limit."""
-    ok = box_diff.abs().flatten(1).amax(1) <= LIMITS["box_px"] if len(box_diff) else torch.zeros(0, dtype=torch.bool)
+    if not len(box_diff):
+        return 0.0 if count else 1.0
+    ok = box_diff.abs().amax(1) <= LIMITS["box_px"]
     if ious is not None:
         ok &= ious >= LIMITS["mask_iou"]
-    if keypoint_diff is not None and len(keypoint_diff):
+    if keypoint_diff is not None:
         ok &= keypoint_diff.abs().flatten(1).amax(1) <= LIMITS["keypoint_px"]
     return float(ok.sum()) / count if count else 1.0
 

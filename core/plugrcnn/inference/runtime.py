@@ -68,7 +68,8 @@ def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | 
 def inference_context(precision: Precision, device: torch.device) -> Iterator[None]:
     """no_grad, and in fast mode autocast to the device's fast dtype."""
     dtype = autocast_dtype(precision, device)
-    with torch.no_grad(), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+    autocast = contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+    with torch.no_grad(), autocast:
         yield
 
 
