@@ -28,12 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-draw", action="store_true", help="skip the drawn PNGs")
     parser.add_argument("--draw-score-thresh", type=score_threshold, default=0.5,
                         help="draw detections scoring at least this (all are written to the JSON)")
+    parser.add_argument("--fast", action="store_true",
+                        help="model.precision=fast: bf16 autocast on CPUs with bf16, fp16 on CUDA")
     parser.add_argument("opts", nargs="*", help="config overrides key.sub=value")
 
 
 def run(args: argparse.Namespace) -> int:
     weights, config = resolve_weights_and_config(args.weights, args.config)
-    cfg = load_config(config, args.opts)
+    # --fast first: an explicit model.precision=... among the overrides wins
+    cfg = load_config(config, [*(["model.precision=fast"] if args.fast else []), *args.opts])
     inp = cfg.model.input
     files = list_images(args.input)
     # every header checked before any pixel is decoded, every image decoded before any compute

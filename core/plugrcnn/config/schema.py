@@ -139,6 +139,9 @@ class ModelConfig:
     # auto | cpu | cuda | cuda:N | mps; checked against the machine when the model is placed
     device: str = ranged("auto", pattern=DEVICE_PATTERN, pattern_help="auto, cpu, cuda, cuda:N or mps")
     weights: str | None = None       # a plugrcnn checkpoint to start from
+    # inference arithmetic: "exact" fp32 (outputs as torchvision's / the export's); "fast" bf16
+    # autocast on CPUs with bf16 instructions, fp16 on CUDA (boxes within ~1 px; README)
+    precision: Literal["exact", "fast"] = "exact"
     input: InputConfig = field(default_factory=InputConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     fpn: FPNConfig = field(default_factory=FPNConfig)

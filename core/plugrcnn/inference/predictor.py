@@ -8,6 +8,7 @@ import torch
 
 from plugrcnn.config.schema import Config
 from plugrcnn.inference.draw_detections import draw_detections, keep_confident
+from plugrcnn.inference.runtime import InferenceRuntime
 from plugrcnn.modeling.build import BuiltModel, build_model, resolve_device
 from plugrcnn.modeling.weights import load_model_weights
 
@@ -17,6 +18,7 @@ class Predictor:
     cfg: Config
     built: BuiltModel
     device: torch.device
+    runtime: InferenceRuntime | None = None  # precision, folded batch norms; made on first call
 
     @classmethod
     def from_config(cls, cfg: Config, weights: str | None) -> Predictor:
@@ -25,14 +27,17 @@ class Predictor:
             load_model_weights(built.model, weights)
         device = resolve_device(cfg.model.device)
         built.model.to(device).eval()
-        return cls(cfg, built, device)
+        return cls(cfg, built, device, InferenceRuntime(built.model, cfg.model.precision, device))
 
     @property
     def model(self) -> torch.nn.Module:
         return self.built.model
 
     def __call__(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        return self.model.predict([im.to(self.device) for im in images])
+        if self.runtime is None:
+            self.runtime = InferenceRuntime(self.model, self.cfg.model.precision, self.device)
+        with self.runtime.applied():
+            return self.model.predict([im.to(self.device) for im in images])
 
     def category_id(self, label: int) -> int:
         ids = self.cfg.model.category_ids

@@ -187,9 +187,12 @@ class RoIStage(nn.Module):
                       image_sizes: list[tuple[int, int]]) -> list[dict[str, Tensor]]:
         roi_names = self.names("roi")
         runner = self.runner
+        # RoIAlign reads NCHW: channels_last features (a folded backbone) copied once, not per pool
+        features = [f.contiguous() for f in features]
         on_proposals: dict[str, Outputs] = {}
         runner.run_on_rows(roi_names, RoIRows(boxes=torch.cat(proposals)), self._pooler_on(features, proposals),
                          on_proposals)
+        on_proposals = {name: _at_least_fp32(outputs) for name, outputs in on_proposals.items()}
         candidates: Outputs = {}
         for name in roi_names:
             candidates.update(self.heads[name].candidates(on_proposals[name], proposals, image_sizes))
@@ -202,6 +205,7 @@ class RoIStage(nn.Module):
         on_detections = {name: {k: v[index] for k, v in on_proposals[name].items()} for name in roi_names}
         runner.run_on_rows(self.names("instance"), rows,
                          self._pooler_on(features, [d["pred_boxes"] for d in detections]), on_detections)
+        on_detections = {name: _at_least_fp32(outputs) for name, outputs in on_detections.items()}
         predictions = runner.predict_on_rows(rows, on_detections, PredictContext(static=False))
         counts = [len(d["pred_boxes"]) for d in detections]
         for fields in predictions.values():
@@ -246,6 +250,13 @@ def _rows_of(x: Tensor, index: Tensor) -> Tensor:
     """x[index]; when `index` is every row in order (a subset as large as its superset), x itself:
     no copy of the group's features for each head that reads all of them (class and box)."""
     return x if index.numel() == x.shape[0] else x[index.to(x.device)]
+
+
+def _at_least_fp32(outputs: Outputs) -> Outputs:
+    """Half-precision outputs (bf16/fp16 autocast) as fp32 before decoding: box deltas applied to
+    fp32 boxes, scores compared against thresholds. fp32 outputs are returned as they are."""
+    return {k: v.float() if v.is_floating_point() and v.element_size() < 4 else v
+            for k, v in outputs.items()}
 
 
 def _select(rois: SampledRoIs, mask: Tensor) -> SampledRoIs:

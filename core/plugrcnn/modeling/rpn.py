@@ -86,6 +86,12 @@ def _top_anchors_per_level(objectness: Tensor, num_anchors_per_level: Sequence[i
     return torch.cat(top_idx, dim=1)
 
 
+def level_ids_of(num_anchors_per_level: Sequence[int], device: torch.device) -> Tensor:
+    """(R,) int64: the level of each anchor."""
+    counts = torch.tensor(list(num_anchors_per_level), device=device)
+    return torch.repeat_interleave(torch.arange(len(counts), device=device), counts)
+
+
 def select_proposals(
     proposals: Tensor,
     objectness: Tensor,
@@ -108,19 +114,30 @@ def select_proposals(
     Returns:
         boxes (K, 4) and sigmoid scores (K,) per image, best first.
     """
-    num_images = proposals.shape[0]
-    device = proposals.device
     objectness = objectness.detach()
-    level_ids = torch.cat(
-        [torch.full((n,), lvl, dtype=torch.int64, device=device) for lvl, n in enumerate(num_anchors_per_level)]
-    )
     top_idx = _top_anchors_per_level(objectness, num_anchors_per_level, pre_nms_topk)  # (N, T)
-    batch_idx = torch.arange(num_images, device=device)[:, None]
-    top_logits = objectness[batch_idx, top_idx]  # (N, T)
-    top_boxes = proposals[batch_idx, top_idx]  # (N, T, 4)
-    top_levels = level_ids[top_idx]  # (N, T)
-    top_scores = torch.sigmoid(top_logits)
+    batch_idx = torch.arange(proposals.shape[0], device=proposals.device)[:, None]
+    top_levels = level_ids_of(num_anchors_per_level, proposals.device)[top_idx]  # (N, T)
+    return select_top_proposals(
+        proposals[batch_idx, top_idx], objectness[batch_idx, top_idx], top_levels, image_sizes,
+        post_nms_topk=post_nms_topk, nms_thresh=nms_thresh, min_box_size=min_box_size,
+        score_thresh=score_thresh)
 
+
+def select_top_proposals(
+    top_boxes: Tensor,
+    top_logits: Tensor,
+    top_levels: Tensor,
+    image_sizes: Sequence[tuple[int, int]],
+    *,
+    post_nms_topk: int,
+    nms_thresh: float,
+    min_box_size: float,
+    score_thresh: float,
+) -> tuple[list[Tensor], list[Tensor]]:
+    """The per-image end of `select_proposals`, on the top-k anchors of each level already
+    picked: boxes (N, T, 4), logits (N, T), levels (N, T) -> boxes (K, 4), scores (K,) per image."""
+    top_scores = torch.sigmoid(top_logits)
     boxes_per_image, scores_per_image = [], []
     for boxes, scores, levels, image_size in zip(top_boxes, top_scores, top_levels, image_sizes):
         boxes = clip_boxes_to_image(boxes, (int(image_size[0]), int(image_size[1])))
@@ -284,21 +301,27 @@ class RPN(nn.Module):
         """features P2..P6 (N, C, Hl, Wl) -> proposals (K, 4) per image, losses in training."""
         objectness_maps, delta_maps = self.head(features)
         feature_sizes = [(int(f.shape[-2]), int(f.shape[-1])) for f in features]
+        # anchors and decoding in fp32 at least: under bf16/fp16 autocast the head's outputs are
+        # half precision, whose 8-11 bit mantissas would move 1000 px boxes by pixels
+        dtype = torch.promote_types(features[0].dtype, torch.float32)
         anchors_per_level = self.anchor_generator(
-            feature_sizes, padded_size, device=features[0].device, dtype=features[0].dtype
+            feature_sizes, padded_size, device=features[0].device, dtype=dtype
         )
         anchors = torch.cat(anchors_per_level)  # (R, 4)
-        objectness = flatten_objectness(objectness_maps)  # (N, R)
-        deltas = flatten_deltas(delta_maps)  # (N, R, 4)
-        num_images = objectness.shape[0]
-
+        objectness = flatten_objectness(objectness_maps).to(dtype)  # (N, R)
+        deltas = flatten_deltas(delta_maps).to(dtype)  # (N, R, 4)
+        num_anchors_per_level = [a.shape[0] for a in anchors_per_level]
         # Proposals are not differentiated through: the RoI heads treat them as fixed inputs.
-        proposals = self.box_coder.decode(
-            deltas.detach().reshape(-1, 4), anchors.repeat(num_images, 1)
-        ).view(num_images, -1, 4)
-        boxes, _ = select_proposals(
-            proposals, objectness, [a.shape[0] for a in anchors_per_level], image_sizes,
-            pre_nms_topk=self.pre_nms_topk_train if self.training else self.pre_nms_topk_test,
+        # Only the top-k anchors of each level are decoded (decoding is per box, so the boxes
+        # are the same as decoding all R and picking after).
+        top_idx = _top_anchors_per_level(objectness.detach(), num_anchors_per_level,
+                                         self.pre_nms_topk_train if self.training else self.pre_nms_topk_test)
+        batch_idx = torch.arange(objectness.shape[0], device=objectness.device)[:, None]
+        top_deltas = deltas.detach()[batch_idx, top_idx]  # (N, T, 4)
+        top_boxes = self.box_coder.decode(top_deltas.reshape(-1, 4), anchors[top_idx.reshape(-1)])
+        boxes, _ = select_top_proposals(
+            top_boxes.view(top_idx.shape[0], -1, 4), objectness.detach()[batch_idx, top_idx],
+            level_ids_of(num_anchors_per_level, objectness.device)[top_idx], image_sizes,
             post_nms_topk=self.post_nms_topk_train if self.training else self.post_nms_topk_test,
             nms_thresh=self.nms_thresh, min_box_size=self.min_box_size, score_thresh=self.score_thresh,
         )

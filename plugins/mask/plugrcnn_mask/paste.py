@@ -59,34 +59,40 @@ def _torchvision_boxes(boxes: torch.Tensor, size: int) -> torch.Tensor:
     return expanded.to(torch.int64)
 
 
-def _paste_torchvision(masks: torch.Tensor, boxes: torch.Tensor,
-                       image_size: tuple[int, int]) -> torch.Tensor:
-    """torchvision's paste, value for value: masks (D, M, M) at boxes (D, 4) -> (D, H, W).
+def _paste_torchvision(masks: torch.Tensor, boxes: torch.Tensor, image_size: tuple[int, int],
+                       threshold: float | None = None) -> torch.Tensor:
+    """torchvision's paste, value for value: masks (D, M, M) at boxes (D, 4) -> (D, H, W)
+    probabilities, or bool (probability >= threshold) when `threshold` is given.
 
-    One F.interpolate per distinct pasted size (h, w), over every detection of that size; the
-    resized masks are scattered into the image with one indexed write per size.
+    One F.interpolate per distinct pasted size (h, w), over every detection of that size; each
+    resized mask is then copied into its box's region of the image only (the rest stays zero).
     """
     height, width = image_size
     count, size = masks.shape[0], masks.shape[-1]
-    out = masks.new_zeros((count, height, width))
+    if threshold is None:
+        out = masks.new_zeros((count, height, width))
+    else:  # pixels no mask covers have probability 0
+        out = torch.full((count, height, width), 0.0 >= threshold, dtype=torch.bool, device=masks.device)
     if count == 0:
         return out
     padded = F.pad(masks, (1, 1, 1, 1))                                 # (D, M+2, M+2)
     ints = _torchvision_boxes(boxes, size)                              # (D, 4) int64
     lengths = (ints[:, 2:] - ints[:, :2] + 1).clamp(min=1)              # (D, 2) as (w, h)
     sizes, group = torch.unique(lengths.flip(1), dim=0, return_inverse=True)  # (G, 2) as (h, w)
+    corners = ints[:, :2].tolist()                                      # (x1, y1) per detection
     for g, (h, w) in enumerate(sizes.tolist()):
         members = torch.where(group == g)[0]                            # (k,)
         resized = F.interpolate(padded[members, None], size=(h, w), mode="bilinear",
                                 align_corners=False)[:, 0]              # (k, h, w)
-        rows = ints[members, 1, None] + torch.arange(h, device=ints.device)  # (k, h)
-        cols = ints[members, 0, None] + torch.arange(w, device=ints.device)  # (k, w)
-        # the part of each pasted mask inside the image: (k, h, 1) & (k, 1, w) -> (k, h, w)
-        inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
-        index = (members[:, None, None].expand(-1, h, w)[inside],
-                 rows[:, :, None].expand(-1, -1, w)[inside],
-                 cols[:, None, :].expand(-1, h, -1)[inside])
-        out.index_put_(index, resized[inside])
+        if threshold is not None:
+            resized = resized >= threshold
+        for row, d in enumerate(members.tolist()):
+            x1, y1 = corners[d]
+            # the part of the pasted (h, w) mask inside the image
+            top, left = max(0, -y1), max(0, -x1)
+            bottom, right = min(h, height - y1), min(w, width - x1)
+            if bottom > top and right > left:
+                out[d, y1 + top:y1 + bottom, x1 + left:x1 + right] = resized[row, top:bottom, left:right]
     return out
 
 
@@ -110,8 +116,11 @@ def paste_probabilities(masks: torch.Tensor, boxes: torch.Tensor, image_size: tu
 def paste_masks(masks: torch.Tensor, boxes: torch.Tensor, image_size: tuple[int, int],
                 threshold: float = 0.5, mode: PasteMode = "aligned") -> torch.Tensor:
     """Masks (D, M, M) probabilities at boxes (D, 4) -> (D, H, W) bool (probability >= threshold),
-    pasted in chunks of detections so the float intermediate stays bounded."""
+    pasted in chunks of detections so the float intermediate stays bounded ("torchvision" mode
+    thresholds each box's region and needs no full-image float intermediate)."""
     height, width = image_size
+    if mode == "torchvision":
+        return _paste_torchvision(masks.to(torch.float32), boxes.to(torch.float32), image_size, threshold)
     out = torch.zeros((masks.shape[0], height, width), dtype=torch.bool, device=masks.device)
     chunk = max(1, _CHUNK_ELEMENTS // max(height * width, 1))
     for start in range(0, masks.shape[0], chunk):

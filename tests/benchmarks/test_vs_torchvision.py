@@ -1,0 +1,54 @@
+"""The side-by-side benchmark runs end to end at a tiny size: its JSON has every figure, and the
+parity check finds plugrcnn's exact-mode detections identical to torchvision's. No timing is
+asserted (speed lives in the benchmark's printout)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    pytest.importorskip("plugrcnn_mask")
+    sys.path.insert(0, str(BENCHMARKS))
+    import vs_torchvision
+    return vs_torchvision
+
+
+@pytest.mark.slow
+def test_benchmark_json_has_every_figure_and_exact_mode_is_identical(bench, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "bench.json"
+    assert bench.main(["--size", "96x128", "--train-size", "96", "--repeats", "1", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["size"] == [96, 128] and report["mode"] == "exact" and report["machine"]["threads"] >= 1
+    inference = report["inference"]
+    assert list(inference["stages"]) == ["preprocess", "backbone+fpn", "rpn", "roi_heads", "paste"]
+    for row in [*inference["stages"].values(), inference["end_to_end"]]:
+        assert row["torchvision"] > 0 and row["plugrcnn"] > 0
+        assert row["ratio"] == pytest.approx(row["torchvision"] / row["plugrcnn"])
+    assert set(inference["peak_rss_mib"]) == {"torchvision", "plugrcnn"}
+    parity = inference["parity"]
+    assert parity["count_torchvision"] > 10, "the fixture should give detections to compare"
+    assert parity["matched"] == parity["count_plugrcnn"] == parity["count_torchvision"]
+    assert parity["same_order"] and parity["identical"] and parity["within_limits"]
+    assert parity["max_box_diff_px"] <= 1e-3 and parity["min_mask_iou"] >= 0.99
+    training = report["training"]
+    assert training["images"] == 2 and training["size"] == 96
+    assert training["torchvision"] > 0 and training["plugrcnn"] > 0
+    # both models learn from the same targets: finite losses of the same order
+    assert 0.2 < training["losses_plugrcnn"][0] / training["losses_torchvision"][0] < 5
+    printed = capsys.readouterr().out
+    assert "end to end" in printed and "identical: True" in printed and "training step" in printed
+
+
+def test_size_argument_is_checked(bench, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(["--size", "800by1066"])
+    assert exit_info.value.code == 2
+    assert "--size: expected HEIGHTxWIDTH" in capsys.readouterr().err
