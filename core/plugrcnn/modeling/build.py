@@ -14,7 +14,7 @@ from plugrcnn.engine.losses import DetectorCriterion
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.heads.base import COCO_KINDS, Head
 from plugrcnn.heads.spec import HeadContext, HeadSpec
-from plugrcnn.modeling.detector import TwoStageDetector
+from plugrcnn.modeling.detector import TwoStageDetector, build_model_backbone
 from plugrcnn.modeling.roi_trunk import TRUNKS, FCTrunk
 from plugrcnn.plugins.manager import HeadRegistry, load_heads
 
@@ -77,23 +77,24 @@ def build_model(cfg: Config, registry: HeadRegistry | None = None) -> BuiltModel
                             f"(`plugrcnn heads` lists the installed ones)")
     registry = registry or load_heads(names)
     head_configs = read_head_configs(cfg, registry)
+    backbone = build_model_backbone(mcfg)
+    channels = backbone.pyramid.channels  # of every level the RoI heads pool from
     trunks: dict[str, torch.nn.Module] = {}
     heads: dict[str, Head] = {}
     for name in order_heads(registry, names):
         spec = registry.spec(name)
-        ctx = HeadContext(num_classes=mcfg.num_classes, in_channels=mcfg.fpn.out_channels,
+        ctx = HeadContext(num_classes=mcfg.num_classes, in_channels=channels,
                           class_names=tuple(mcfg.class_names),
                           pooler_sampling_ratio=mcfg.pooler.sampling_ratio,
                           pooler_aligned=mcfg.pooler.aligned,
-                          trunk_channels={"box_fc": FCTrunk.output_dim(mcfg.fpn.out_channels, mcfg.box_trunk)},
+                          trunk_channels={"box_fc": FCTrunk.output_dim(channels, mcfg.box_trunk)},
                           required={r: head_configs[r] for r in _requirements(registry, name)})
-        heads[name] = _build_head(spec, head_configs[name], ctx, trunks, {"box_fc": mcfg.box_trunk},
-                                  mcfg.fpn.out_channels)
+        heads[name] = _build_head(spec, head_configs[name], ctx, trunks, {"box_fc": mcfg.box_trunk}, channels)
     if not any(h.stage == "roi" for h in heads.values()):
         raise PlugrcnnError(f"{cfg.source or 'config'}: no enabled head scores detections (a roi-stage "
                             f"head with candidates(); `plugrcnn heads` lists the installed heads)")
     consumes = {name: registry.spec(name).consumes for name in heads}
-    model = TwoStageDetector(mcfg, heads, trunks, consumes)
+    model = TwoStageDetector(mcfg, heads, trunks, consumes, backbone)
     criterion = DetectorCriterion(model.heads, registry.pm.hook)
     return BuiltModel(model, registry, criterion, head_configs)
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import torch
 
     from plugrcnn.config.schema import Config
+    from plugrcnn.backbones.spec import BackboneSpec
     from plugrcnn.heads.spec import HeadSpec
 
 hookspec = pluggy.HookspecMarker("plugrcnn")
@@ -32,6 +33,19 @@ def plugrcnn_register_heads() -> Iterable[HeadSpec]:
     the ``plugrcnn.heads`` entry-point group and before any model is built.
 
     :return: an iterable of :class:`~plugrcnn.heads.HeadSpec` records. Two records with
+        the same name (from one or two distributions) are an error naming both.
+    """
+
+
+@hookspec
+def plugrcnn_register_backbones() -> Iterable[BackboneSpec]:
+    """Yield the backbones this plugin provides.
+
+    Called when a config is loaded (for the backbone ``model.backbone.name`` selects) and by
+    ``plugrcnn backbones``, after the plugin is loaded from the ``plugrcnn.backbones``
+    entry-point group; the built-in backbones answer it too.
+
+    :return: an iterable of :class:`~plugrcnn.backbones.BackboneSpec` records. Two records with
         the same name (from one or two distributions) are an error naming both.
     """
 
