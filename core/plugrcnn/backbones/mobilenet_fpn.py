@@ -23,6 +23,8 @@ from plugrcnn.modeling.backbone import FPN, fpn_pyramid, freeze, load_imagenet_w
 
 # index in torchvision's mobilenet_v3_large().features of the last block at stride 8, 16, 32
 STAGE_ENDS = {3: 6, 4: 12, 5: 16}
+# freeze_at k -> features[:k] frozen: the blocks whose output stride is at most 2**k
+FREEZE_END = {0: 0, 1: 2, 2: 4, 3: 7, 4: 13, 5: 17}
 
 
 @dataclass
@@ -30,7 +32,7 @@ class MobileNetV3Options:
     """model.backbone options of ``mobilenet_v3_large_fpn``."""
     norm: Literal["frozen_bn", "bn"] = "frozen_bn"
     first_level: Literal[3, 4] = 3    # finest FPN level: P3 (stride 8) or P4 (stride 16, faster)
-    frozen_blocks: int = ranged(0, ge=0, le=17)   # features[0:k] get no gradient (0: train all)
+    freeze_at: int = ranged(0, ge=0, le=5)   # as ResNet's, by stride: k freezes the blocks of stride <= 2**k
     weights: str | None = None        # local torchvision mobilenet_v3_large ImageNet state_dict
 
 
@@ -49,7 +51,7 @@ class MobileNetV3FPN(Backbone):
         if options.weights:
             load_imagenet_weights(self, Path(options.weights), classifier=("classifier.",))
         self.returned = [STAGE_ENDS[lvl] for lvl in range(options.first_level, 6)]
-        self.frozen = list(self.features[: options.frozen_blocks])
+        self.frozen = list(self.features[: FREEZE_END[options.freeze_at]])
         freeze(self.frozen)
         self.fpn = FPN([last_conv_channels(self.features[i]) for i in self.returned], ctx.fpn)
         self.pyramid = fpn_pyramid(options.first_level, len(self.returned), ctx.fpn)
