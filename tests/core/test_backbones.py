@@ -91,7 +91,7 @@ def test_the_core_reads_the_declared_levels(tmp_path: Path, backbone: str, names
     assert [tuple(f.shape[1:]) for f in features] == [(16, -(-64 // s), -(-96 // s)) for s in strides]
     assert model.rpn.anchor_generator.strides == tuple(strides)                 # the RPN reads every level
     assert model.roi_stage.poolers["7"].scales == [1 / s for s in strides[:-1]]  # RoIAlign all but the max-pool one
-    assert model.predict([torch.zeros(3, 64, 96)])[0]["pred_boxes"].shape[1] == 4
+    assert model.predict([torch.zeros(3, 64, 96)], resize=False)[0]["pred_boxes"].shape[1] == 4
 
 
 def test_anchor_levels_must_match_the_backbones_rpn_levels(tmp_path: Path) -> None:
