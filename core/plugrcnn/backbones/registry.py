@@ -6,13 +6,15 @@ available ones), two distributions that claim one name, a plugin that does not i
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Iterable
 
 import pluggy
+import torch
 
-from plugrcnn.backbones.spec import Backbone, BackboneContext, BackboneSpec
+from plugrcnn.backbones.spec import Backbone, BackboneContext, BackboneSpec, Pyramid
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.plugins.manager import _check_hook_names, _dist_of, create_plugin_manager
 
@@ -126,3 +128,16 @@ def build_backbone(name: str, options: Any, ctx: BackboneContext) -> Backbone:
         raise PlugrcnnError(f"backbone '{name}': build() returned {type(module).__name__}, not a "
                             f"plugrcnn.backbones.Backbone with its `pyramid` set")
     return module
+
+
+def probe_pyramid(name: str, options: Any, ctx: BackboneContext) -> Pyramid:
+    """The pyramid backbone `name` declares with `options`, without a real build: on the meta
+    device (no memory, no compute) where it builds there, else on the CPU; either way the random
+    number generator is left as it was, so the weights built afterwards do not change."""
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. loading a weights file into meta tensors is a no-op
+        try:
+            with torch.device("meta"):
+                return build_backbone(name, options, ctx).pyramid
+        except Exception:  # e.g. RegNet computes its widths from tensor values: not on meta
+            return build_backbone(name, options, ctx).pyramid

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-from plugrcnn.backbones.registry import LoadedBackbone, load_backbones
+from plugrcnn.backbones.registry import LoadedBackbone, load_backbones, probe_pyramid
 from plugrcnn.backbones.spec import BackboneContext, Pyramid
 from plugrcnn.config.schema import FPNConfig, InputConfig
 from plugrcnn.errors import PlugrcnnError
@@ -16,17 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "select one with model.backbone.name")
 
 
-def default_pyramid(loaded: LoadedBackbone) -> Pyramid | None:
-    """The pyramid of the backbone built with its default options: on the meta device (no
-    memory, no compute) where it builds there, else on the CPU; None if it does not build."""
-    ctx = BackboneContext(FPNConfig(), InputConfig())
-    for device in ("meta", "cpu"):
-        try:
-            with torch.device(device):
-                return loaded.spec.build(loaded.spec.config_class(), ctx).pyramid
-        except (PlugrcnnError, Exception):  # e.g. a builder that reads tensor values (RegNet's widths)
-            continue
-    return None  # a listing shows what it can; building it for a model reports the error
+def default_pyramid(name: str, loaded: LoadedBackbone) -> Pyramid | None:
+    """The pyramid of the backbone with its default options; None if it does not build so."""
+    try:
+        return probe_pyramid(name, loaded.spec.config_class(), BackboneContext(FPNConfig(), InputConfig()))
+    except PlugrcnnError:  # a listing shows what it can; building it for a model reports the error
+        return None
 
 
 def _levels(names: tuple[str, ...]) -> str:
@@ -36,7 +29,7 @@ def _levels(names: tuple[str, ...]) -> str:
 def run(args: argparse.Namespace) -> int:
     rows = []
     for name, loaded in sorted(load_backbones().items()):
-        pyramid = default_pyramid(loaded)
+        pyramid = default_pyramid(name, loaded)
         shape = (("?",) * 4 if pyramid is None else
                  (_levels(pyramid.names), ",".join(map(str, pyramid.strides)),
                   _levels(pyramid.rpn_levels), _levels(pyramid.pooler_levels)))

@@ -8,13 +8,15 @@ from typing import Any
 
 import torch
 
+from plugrcnn.backbones.registry import probe_pyramid
+from plugrcnn.backbones.spec import BackboneContext
 from plugrcnn.config.loader import structure
 from plugrcnn.config.schema import Config
 from plugrcnn.engine.losses import DetectorCriterion
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.heads.base import COCO_KINDS, Head
 from plugrcnn.heads.spec import HeadContext, HeadSpec
-from plugrcnn.modeling.detector import TwoStageDetector, build_model_backbone
+from plugrcnn.modeling.detector import TwoStageDetector
 from plugrcnn.modeling.roi_trunk import TRUNKS, FCTrunk
 from plugrcnn.plugins.manager import HeadRegistry, load_heads
 
@@ -77,8 +79,10 @@ def build_model(cfg: Config, registry: HeadRegistry | None = None) -> BuiltModel
                             f"(`plugrcnn heads` lists the installed ones)")
     registry = registry or load_heads(names)
     head_configs = read_head_configs(cfg, registry)
-    backbone = build_model_backbone(mcfg)
-    channels = backbone.pyramid.channels  # of every level the RoI heads pool from
+    # built after the heads (as always: the same seed gives the same weights); its declared
+    # channels, those of every level the RoI heads pool from, are needed first
+    channels = probe_pyramid(mcfg.backbone.name, mcfg.backbone.options,
+                             BackboneContext(fpn=mcfg.fpn, input=mcfg.input)).channels
     trunks: dict[str, torch.nn.Module] = {}
     heads: dict[str, Head] = {}
     for name in order_heads(registry, names):
@@ -94,7 +98,7 @@ def build_model(cfg: Config, registry: HeadRegistry | None = None) -> BuiltModel
         raise PlugrcnnError(f"{cfg.source or 'config'}: no enabled head scores detections (a roi-stage "
                             f"head with candidates(); `plugrcnn heads` lists the installed heads)")
     consumes = {name: registry.spec(name).consumes for name in heads}
-    model = TwoStageDetector(mcfg, heads, trunks, consumes, backbone)
+    model = TwoStageDetector(mcfg, heads, trunks, consumes)
     criterion = DetectorCriterion(model.heads, registry.pm.hook)
     return BuiltModel(model, registry, criterion, head_configs)
 
