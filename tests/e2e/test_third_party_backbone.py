@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +23,11 @@ HEADS = "    class: {}\n    box: {}\n    mask: {num_conv: 1, conv_dim: 16}\n"
 
 @pytest.fixture(scope="module")
 def installed_tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("site")
+    target, source = tmp_path_factory.mktemp("site"), tmp_path_factory.mktemp("src") / "tiny_backbone"
+    # built from a copy: setuptools writes build/ and *.egg-info beside the sources it builds
+    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-           "--target", str(target), str(PACKAGE)]
+           "--target", str(target), str(source)]
     run = subprocess.run(pip, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     sys.path.insert(0, str(target))
