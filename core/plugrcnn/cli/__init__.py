@@ -13,6 +13,7 @@ from plugrcnn.errors import PlugrcnnError, one_line
 # sub-command -> module with `add_arguments(parser)` and `run(args) -> int`
 COMMANDS = {
     "heads": "plugrcnn.cli.heads",
+    "backbones": "plugrcnn.cli.backbones",
     "zoo": "plugrcnn.cli.zoo",
     "predict": "plugrcnn.cli.predict",
     "convert": "plugrcnn.cli.convert",

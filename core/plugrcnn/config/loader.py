@@ -189,6 +189,8 @@ def structure(schema: Any, value: Any, prov: Provenance | None = None, key: str 
     if dataclasses.is_dataclass(schema) and isinstance(schema, type):
         if isinstance(value, schema):
             return value
+        if hasattr(schema, "from_plain"):  # a section typed by what it names (model.backbone)
+            return schema.from_plain(value, prov, key, default_source)
         if value is None:
             value = {}
         if not isinstance(value, dict):
@@ -310,6 +312,8 @@ def _show(value: Any) -> str:
 
 def to_dict(cfg: Any) -> Any:
     """The inverse of `structure`: plain data, ready for YAML or JSON."""
+    if hasattr(cfg, "to_plain"):
+        return to_dict(cfg.to_plain())
     if dataclasses.is_dataclass(cfg):
         return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
     if isinstance(cfg, (list, tuple)):

@@ -38,14 +38,38 @@ class InputConfig:
 
 @dataclass
 class BackboneConfig:
-    name: Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnext101_32x8d"] = "resnet50"
-    norm: Literal["frozen_bn", "bn", "gn"] = "frozen_bn"
-    freeze_at: int = ranged(2, ge=0, le=5)                  # 0: train all; 1: freeze stem; k: freeze stem + res2..res(k)
-    weights: str | None = None       # local torchvision-format ImageNet state_dict; never downloaded
-    frozen_bn_eps: float = ranged(1e-5, gt=0, le=1)
-    # MSRA ResNet (detectron2's R50/R101): the first block of a stage strides in its 1x1 conv,
-    # not in its 3x3 (torchvision's ResNet v1.5); the parameters have the same shapes
-    stride_in_1x1: bool = False
+    """model.backbone: `name` selects a registered backbone (`plugrcnn backbones` lists them);
+    every other key is one of that backbone's own options, checked against its options dataclass
+    when the config loads (e.g. the ResNets' norm, freeze_at, weights, stride_in_1x1)."""
+    name: str = "resnet50"
+    options: Any = None   # the named backbone's options dataclass (defaults when not given)
+
+    def __post_init__(self) -> None:
+        if self.options is None:
+            from plugrcnn.backbones.registry import find_backbone
+
+            self.options = find_backbone(self.name).spec.config_class()
+
+    @classmethod
+    def from_plain(cls, value: Any, prov: dict[str, str], key: str, default_source: str) -> BackboneConfig:
+        """{name: ..., <option>: ...} from YAML -> the backbone's typed options (loader hook)."""
+        from plugrcnn.backbones.registry import find_backbone
+        from plugrcnn.config.loader import structure
+
+        value = dict(value or {}) if isinstance(value, dict) or value is None else value
+        if not isinstance(value, dict):
+            raise PlugrcnnError(f"{prov.get(key, default_source)}: key {key}: expected a mapping, got {value!r}")
+        name = value.pop("name", cls.name)
+        if not isinstance(name, str):
+            raise PlugrcnnError(f"{prov.get(f'{key}.name', default_source)}: key {key}.name: expected a "
+                                f"backbone name, got {name!r}")
+        spec = find_backbone(name, prov.get(f"{key}.name", default_source)).spec
+        return cls(name=name, options=structure(spec.config_class, value, prov, key, default_source))
+
+    def to_plain(self) -> dict[str, Any]:
+        from plugrcnn.config.loader import to_dict
+
+        return {"name": self.name, **to_dict(self.options)}
 
 
 @dataclass

@@ -1,11 +1,13 @@
-"""ResNet / ResNeXt bottom-up (torchvision.models) + FPN top-down, giving P2..P6.
+"""ResNet / ResNeXt bottom-up (torchvision.models) + FPN top-down, giving P2..P6: the built-in
+backbones ``resnet18`` ... ``resnext101_32x8d`` (registered in plugrcnn.backbones.builtin).
 
 Shape shorthand: N images, C channels; level l has stride 2**l (P2: 4 ... P6: 64).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
@@ -13,16 +15,32 @@ import torchvision
 from torch import nn
 from torchvision.ops import FrozenBatchNorm2d
 
-from plugrcnn.config.schema import BackboneConfig, FPNConfig
+from plugrcnn.backbones.spec import Backbone, Pyramid
+from plugrcnn.config.ranges import ranged
+from plugrcnn.config.schema import FPNConfig
 from plugrcnn.errors import PlugrcnnError
 
 STAGES = ("layer1", "layer2", "layer3", "layer4")  # res2 .. res5
+RESNET_ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnext101_32x8d")
 
 
-def _norm_layer(cfg: BackboneConfig) -> Callable[[int], nn.Module]:
-    if cfg.norm == "frozen_bn":
-        return lambda c: FrozenBatchNorm2d(c, eps=cfg.frozen_bn_eps)
-    if cfg.norm == "gn":
+@dataclass
+class ResNetOptions:
+    """model.backbone options of the ResNet / ResNeXt FPN backbones (detectron2's defaults)."""
+    norm: Literal["frozen_bn", "bn", "gn"] = "frozen_bn"
+    freeze_at: int = ranged(2, ge=0, le=5)                  # 0: train all; 1: freeze stem; k: freeze stem + res2..res(k)
+    weights: str | None = None       # local torchvision-format ImageNet state_dict; never downloaded
+    frozen_bn_eps: float = ranged(1e-5, gt=0, le=1)
+    # MSRA ResNet (detectron2's R50/R101): the first block of a stage strides in its 1x1 conv,
+    # not in its 3x3 (torchvision's ResNet v1.5); the parameters have the same shapes
+    stride_in_1x1: bool = False
+
+
+def norm_layer(norm: str, frozen_bn_eps: float = 1e-5) -> Callable[[int], nn.Module]:
+    """channels -> the norm module named by a backbone's `norm` option."""
+    if norm == "frozen_bn":
+        return lambda c: FrozenBatchNorm2d(c, eps=frozen_bn_eps)
+    if norm == "gn":
         return lambda c: nn.GroupNorm(32, c)
     return nn.BatchNorm2d
 
@@ -30,10 +48,10 @@ def _norm_layer(cfg: BackboneConfig) -> Callable[[int], nn.Module]:
 class ResNetBody(nn.Module):
     """torchvision's ResNet without avgpool/fc; returns res2..res5."""
 
-    def __init__(self, cfg: BackboneConfig) -> None:
+    def __init__(self, arch: str, cfg: ResNetOptions) -> None:
         super().__init__()
-        factory = getattr(torchvision.models, cfg.name)
-        net = factory(weights=None, norm_layer=_norm_layer(cfg))
+        factory = getattr(torchvision.models, arch)
+        net = factory(weights=None, norm_layer=norm_layer(cfg.norm, cfg.frozen_bn_eps))
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
         self.out_channels = [_stage_channels(getattr(self, s)) for s in STAGES]
@@ -42,9 +60,7 @@ class ResNetBody(nn.Module):
         if cfg.weights:
             load_imagenet_weights(self, Path(cfg.weights))
         self.frozen = frozen_modules(self, cfg.freeze_at)
-        for module in self.frozen:
-            for p in module.parameters():
-                p.requires_grad_(False)
+        freeze(self.frozen)
 
     def train(self, mode: bool = True) -> ResNetBody:
         """Frozen stages keep their norm layers in eval mode (no running-statistics updates)."""
@@ -88,11 +104,17 @@ def frozen_modules(body: ResNetBody, freeze_at: int) -> list[nn.Module]:
     return modules
 
 
-def load_imagenet_weights(body: nn.Module, path: Path) -> None:
-    """Load a torchvision-format ImageNet checkpoint (fc.* ignored) from a local file."""
+def freeze(modules: list[nn.Module]) -> None:
+    for module in modules:
+        for p in module.parameters():
+            p.requires_grad_(False)
+
+
+def load_imagenet_weights(body: nn.Module, path: Path, classifier: tuple[str, ...] = ("fc.",)) -> None:
+    """Load a torchvision-format ImageNet checkpoint (the classifier's keys ignored) from a local file."""
     from plugrcnn.modeling.weights import read_state_dict
 
-    state = {k: v for k, v in read_state_dict(path).items() if not k.startswith("fc.")}
+    state = {k: v for k, v in read_state_dict(path).items() if not k.startswith(classifier)}
     result = body.load_state_dict(state, strict=False)
     bad = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
     if bad or result.unexpected_keys:
@@ -134,15 +156,25 @@ class FPN(nn.Module):
         return results
 
 
-class ResNetFPN(nn.Module):
+def fpn_pyramid(first_level: int, num_inputs: int, fpn: FPNConfig) -> Pyramid:
+    """P<first>..P<first+num_inputs-1> (+ P6-style max-pool level); RoIAlign reads all but the
+    max-pool level, the RPN reads all (as in detectron2 and torchvision)."""
+    levels = list(range(first_level, first_level + num_inputs))
+    pooled = tuple(f"p{lvl}" for lvl in levels)
+    if fpn.top_block == "maxpool":
+        levels.append(levels[-1] + 1)
+    return Pyramid(names=tuple(f"p{lvl}" for lvl in levels), strides=tuple(2 ** lvl for lvl in levels),
+                   channels=fpn.out_channels, pooler_levels=pooled)
+
+
+class ResNetFPN(Backbone):
     """images (N, 3, H, W) -> [P2, P3, P4, P5, (P6)], each (N, C, H/s, W/s)."""
 
-    def __init__(self, backbone: BackboneConfig, fpn: FPNConfig) -> None:
+    def __init__(self, arch: str, options: ResNetOptions, fpn: FPNConfig) -> None:
         super().__init__()
-        self.body = ResNetBody(backbone)
+        self.body = ResNetBody(arch, options)
         self.fpn = FPN(self.body.out_channels, fpn)
-        self.out_channels = fpn.out_channels
-        self.strides = [4, 8, 16, 32] + ([64] if fpn.top_block == "maxpool" else [])
+        self.pyramid = fpn_pyramid(2, len(STAGES), fpn)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.fpn(self.body(x))

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from plugrcnn.backbones.registry import probe_pyramid
+from plugrcnn.backbones.spec import BackboneContext
 from plugrcnn.config.heads import head_configs as read_head_configs
 from plugrcnn.config.schema import Config
 from plugrcnn.engine.losses import DetectorCriterion
@@ -85,18 +87,21 @@ def build_model(cfg: Config, registry: HeadRegistry | None = None,
     registry = registry or load_heads(names)
     head_configs = read_head_configs(cfg, registry)
     codecs = build_target_codecs(head_configs, registry, data or config_dataset_info(cfg))
+    # built after the heads (as always: the same seed gives the same weights); its declared
+    # channels, those of every level the RoI heads pool from, are needed first
+    channels = probe_pyramid(mcfg.backbone.name, mcfg.backbone.options,
+                             BackboneContext(fpn=mcfg.fpn, input=mcfg.input)).channels
     trunks: dict[str, torch.nn.Module] = {}
     heads: dict[str, Head] = {}
     for name in order_heads(registry, names):
         spec = registry.spec(name)
-        ctx = HeadContext(num_classes=mcfg.num_classes, in_channels=mcfg.fpn.out_channels,
+        ctx = HeadContext(num_classes=mcfg.num_classes, in_channels=channels,
                           class_names=tuple(mcfg.class_names),
                           pooler_sampling_ratio=mcfg.pooler.sampling_ratio,
                           pooler_aligned=mcfg.pooler.aligned,
-                          trunk_channels={"box_fc": FCTrunk.output_dim(mcfg.fpn.out_channels, mcfg.box_trunk)},
+                          trunk_channels={"box_fc": FCTrunk.output_dim(channels, mcfg.box_trunk)},
                           required={r: head_configs[r] for r in _requirements(registry, name)})
-        heads[name] = _build_head(spec, head_configs[name], ctx, trunks, {"box_fc": mcfg.box_trunk},
-                                  mcfg.fpn.out_channels)
+        heads[name] = _build_head(spec, head_configs[name], ctx, trunks, {"box_fc": mcfg.box_trunk}, channels)
         heads[name]._spec_codec = codecs.get(name)  # what Head.target_codec() returns
     if not any(h.stage == "roi" for h in heads.values()):
         raise PlugrcnnError(f"{cfg.source or 'config'}: no enabled head scores detections (a roi-stage "

@@ -14,11 +14,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from plugrcnn.backbones.registry import build_backbone
+from plugrcnn.backbones.spec import Backbone, BackboneContext
 from plugrcnn.config.schema import ModelConfig
+from plugrcnn.errors import PlugrcnnError
 from plugrcnn.heads.base import Head
 from plugrcnn.heads.targets import ImageTargets
 from plugrcnn.modeling.anchors import AnchorGenerator
-from plugrcnn.modeling.backbone import ResNetFPN
 from plugrcnn.modeling.box_coder import BoxCoder
 from plugrcnn.modeling.matcher import Matcher
 from plugrcnn.modeling.finalize import finalize_detection
@@ -52,16 +54,27 @@ class TrainingOutputs:
     targets: list[ImageTargets]
 
 
+def build_model_backbone(cfg: ModelConfig) -> Backbone:
+    """The backbone `model.backbone.name` selects, checked against the anchors it must feed."""
+    backbone = build_backbone(cfg.backbone.name, cfg.backbone.options, BackboneContext(fpn=cfg.fpn, input=cfg.input))
+    rpn_levels = backbone.pyramid.rpn_levels
+    if len(cfg.anchors.sizes) != len(rpn_levels):
+        raise PlugrcnnError(f"key model.anchors.sizes: {len(cfg.anchors.sizes)} levels of anchor sizes, but "
+                            f"backbone '{cfg.backbone.name}' feeds the RPN {len(rpn_levels)} levels "
+                            f"{list(rpn_levels)}; give one tuple of sizes per level")
+    return backbone
+
+
 class TwoStageDetector(nn.Module):
     def __init__(self, cfg: ModelConfig, heads: dict[str, Head], trunks: dict[str, nn.Module],
-                 consumes: dict[str, tuple[str, ...]] | None = None) -> None:
+                 consumes: dict[str, tuple[str, ...]] | None = None, backbone: Backbone | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.preprocess = Preprocessor(cfg.input)
-        self.backbone = ResNetFPN(cfg.backbone, cfg.fpn)
-        self.rpn = build_rpn(cfg, self.backbone.out_channels, self.backbone.strides)
-        scales = [1.0 / s for s in self.backbone.strides[:4]]  # RoIAlign reads P2..P5
-        self.roi_stage = RoIStage(cfg, heads, trunks, scales, consumes)
+        self.backbone = backbone if backbone is not None else build_model_backbone(cfg)
+        pyramid = self.backbone.pyramid
+        self.rpn = build_rpn(cfg, pyramid.channels, pyramid.rpn_strides)
+        self.roi_stage = RoIStage(cfg, heads, trunks, pyramid.pooler_scales, consumes)
 
     @property
     def heads(self) -> nn.ModuleDict:
@@ -80,9 +93,11 @@ class TwoStageDetector(nn.Module):
         images = self.preprocess([item["image"] for item in batch], resize=False)
         targets: list[ImageTargets] = [item["targets"].to(self.device) for item in batch]
         features = self.backbone(images.tensor)
+        pyramid = self.backbone.pyramid
         gt_boxes = [t.gt_boxes[~t.gt_crowd] for t in targets]
-        proposals, losses = self.rpn(features, images.image_sizes, tuple(images.tensor.shape[-2:]), gt_boxes)
-        runs = self.roi_stage.forward_train(features[:4], proposals, targets)
+        proposals, losses = self.rpn(pyramid.rpn_features(features), images.image_sizes,
+                                     tuple(images.tensor.shape[-2:]), gt_boxes)
+        runs = self.roi_stage.forward_train(pyramid.pooler_features(features), proposals, targets)
         return TrainingOutputs(losses=losses, heads=runs, targets=targets)
 
     @torch.no_grad()
@@ -90,8 +105,9 @@ class TwoStageDetector(nn.Module):
         """Detections per image in original-image coordinates."""
         batch = self.preprocess(images, resize=resize)
         features = self.backbone(batch.tensor)
-        proposals, _ = self.rpn(features, batch.image_sizes, tuple(batch.tensor.shape[-2:]))
-        detections = self.roi_stage.forward_infer(features[:4], proposals, batch.image_sizes)
+        pyramid = self.backbone.pyramid
+        proposals, _ = self.rpn(pyramid.rpn_features(features), batch.image_sizes, tuple(batch.tensor.shape[-2:]))
+        detections = self.roi_stage.forward_infer(pyramid.pooler_features(features), proposals, batch.image_sizes)
         for det, size, original in zip(detections, batch.image_sizes, batch.original_sizes):
             finalize_detection(det, self.heads.values(), size, original)
         return detections

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import torch
 
     from plugrcnn.config.schema import Config
+    from plugrcnn.backbones.spec import BackboneSpec
     from plugrcnn.data.formats import DatasetFormat
     from plugrcnn.heads.spec import HeadSpec
 
@@ -46,6 +47,19 @@ def plugrcnn_register_dataset_formats() -> Iterable[DatasetFormat]:
 
     :return: an iterable of :class:`~plugrcnn.data.formats.DatasetFormat` records; a name
         registered twice is an error.
+    """
+
+
+@hookspec
+def plugrcnn_register_backbones() -> Iterable[BackboneSpec]:
+    """Yield the backbones this plugin provides.
+
+    Called when a config is loaded (for the backbone ``model.backbone.name`` selects) and by
+    ``plugrcnn backbones``, after the plugin is loaded from the ``plugrcnn.backbones``
+    entry-point group; the built-in backbones answer it too.
+
+    :return: an iterable of :class:`~plugrcnn.backbones.BackboneSpec` records. Two records with
+        the same name (from one or two distributions) are an error naming both.
     """
 
 

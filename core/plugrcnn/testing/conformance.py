@@ -230,7 +230,7 @@ def _predict_keys(state: _State, detection: dict[str, torch.Tensor]) -> list[str
 
 
 def _zero_features(model: Any) -> Callable[[Any], torch.Tensor]:
-    channels = model.cfg.fpn.out_channels
+    channels = model.backbone.pyramid.channels
 
     def pool(roi_input: Any) -> torch.Tensor:
         return model.roi_stage.pool_group(

@@ -6,7 +6,7 @@ Shape shorthand:
 
 images (N, 3, H, W) uint8 RGB (or float in [0, 1])
   -> normalize (+ zero padding)              module ``normalize``
-  -> model.backbone: P2..P6                  module ``backbone``
+  -> model.backbone: its pyramid's levels    module ``backbone``
   -> model.rpn.head                          module ``rpn_head``
   -> fixed-count proposals                   module ``proposals``
   -> RoI trunks and heads: roi-stage heads score the P proposals, per-class NMS keeps K
@@ -94,7 +94,8 @@ class StaticRoIHeads(nn.Module):
         return {name: self.head_modules[_module_key(name)] for name in self.head_names}
 
     def forward(self, features: Sequence[Tensor], proposals: Tensor, valid: Tensor) -> dict[str, Tensor]:
-        features = list(features)[:4]  # RoIAlign reads P2..P5
+        """features: the levels RoIAlign reads (the backbone pyramid's pooler_levels)."""
+        features = list(features)
         n, p, _ = proposals.shape
         heads = self.heads
         runner = HeadRunner(heads, self.consumes)
@@ -161,8 +162,9 @@ class DeployGraph(nn.Module):
         device = model.device
         self.normalize = InputNormalizer(model.preprocess.pixel_mean, model.preprocess.pixel_std, padded)
         self.backbone = model.backbone
+        self.pyramid = model.backbone.pyramid  # which levels the RPN and RoIAlign read
         with torch.no_grad():
-            features = self.backbone(torch.zeros((1, 3, *padded), device=device))
+            features = self.pyramid.rpn_features(self.backbone(torch.zeros((1, 3, *padded), device=device)))
         anchors = model.rpn.anchor_generator([tuple(f.shape[-2:]) for f in features], padded, device=device)
         self.rpn_head = model.rpn.head
         self.proposals = StaticProposals(model.rpn, anchors, (spec.height, spec.width), spec.nms_rounds)
@@ -184,10 +186,11 @@ class DeployGraph(nn.Module):
         """The part without data-dependent steps: normalise, backbone, RPN head convolutions."""
         x = self.normalize(images)
         features = self.backbone(x.half() if self.fp16 else x)
-        objectness, deltas = self.rpn_head(features)
-        return [f.float() for f in features], objectness, deltas
+        objectness, deltas = self.rpn_head(self.pyramid.rpn_features(features))
+        return [f.float() for f in self.pyramid.pooler_features(features)], objectness, deltas
 
     def sparse(self, features: list[Tensor], objectness: list[Tensor], deltas: list[Tensor]) -> dict[str, Tensor]:
+        """features: the pooled levels, as `dense` returns them."""
         proposals, valid = self.proposals(objectness, deltas)
         return self.roi_heads(features, proposals, valid)
 

@@ -69,7 +69,7 @@ def _torch_stages(runtime: Runtime, images: Tensor, iterations: int) -> dict[str
             x = graph.normalize(images)
             features = graph.backbone(x.half() if graph.fp16 else x)
         with timer.stage("rpn"):
-            proposals, valid = graph.proposals(*graph.rpn_head(features))
+            proposals, valid = graph.proposals(*graph.rpn_head(graph.pyramid.rpn_features(features)))
         with timer.stage("heads"):
-            graph.roi_heads([f.float() for f in features], proposals, valid)
+            graph.roi_heads([f.float() for f in graph.pyramid.pooler_features(features)], proposals, valid)
     return timer.samples

@@ -1,0 +1,1 @@
+"""A tiny third-party backbone for plugrcnn's tests."""
