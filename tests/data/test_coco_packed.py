@@ -25,7 +25,7 @@ CATEGORIES = [{"id": 5, "name": "thing"},
               {"id": 9, "name": "other"}]
 IMAGE_IDS = [10, 11, 12, 13]  # 13 has no file: its annotations are skipped (missing_image_file)
 
-coordinate = st.one_of(st.integers(-3, 30), st.floats(-3, 30, allow_nan=False).map(
+coordinate = st.one_of(st.integers(-3, 30), st.floats(-3, 30, allow_nan=False, allow_subnormal=False).map(
     lambda v: round(v, 2)))
 odd_value = st.sampled_from([float("nan"), float("inf"), True, False, "7", None, [1.0]])
 polygon = st.lists(coordinate, min_size=6, max_size=14).filter(lambda p: len(p) % 2 == 0)
@@ -42,7 +42,7 @@ segmentation = st.one_of(
 bbox = st.one_of(
     st.tuples(st.integers(0, 20), st.integers(0, 12), st.integers(1, 8), st.integers(1, 8))
     .map(list),
-    st.tuples(*[st.floats(-2, 25, allow_nan=False)] * 4).map(list),
+    st.tuples(*[st.floats(-2, 25, allow_nan=False, allow_subnormal=False)] * 4).map(list),
     st.lists(st.one_of(coordinate, odd_value), min_size=3, max_size=5))
 keypoints = st.lists(st.sampled_from([0, 1, 2, 3, 5.5]), min_size=9, max_size=9)
 
@@ -57,7 +57,7 @@ def annotation(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         record["iscrowd"] = draw(st.sampled_from([0, 1]))
     if draw(st.booleans()):
-        record["area"] = draw(st.floats(0, 400))
+        record["area"] = draw(st.floats(0, 400, allow_subnormal=False))
     if record["category_id"] == 2 and draw(st.booleans()):
         record["keypoints"] = draw(keypoints)
     if draw(st.booleans()):

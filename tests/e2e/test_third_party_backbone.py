@@ -62,7 +62,7 @@ def test_its_options_are_checked_when_the_config_loads(installed_tiny_backbone: 
                                                       tiny_synthetic: Path, capsys) -> None:
     cfg = _config(tmp_path, tiny_synthetic)
     assert main(["train", "--config", str(cfg), "model.backbone.widht=4"]) == 2
-    assert "unknown key model.backbone.widht (known: channels, width)" in capsys.readouterr().err
+    assert "unknown key model.backbone.widht; did you mean width? (known: channels, width)" in capsys.readouterr().err
 
 
 def test_it_trains_predicts_and_exports_a_verified_onnx_graph(installed_tiny_backbone: Path, tmp_path: Path,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from plugrcnn.config.ranges import ranged
-from plugrcnn.engine.solver import SolverConfig
+from plugrcnn.config.solver import SolverConfig
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.inference.images import DEFAULT_MAX_IMAGE_PIXELS
 
