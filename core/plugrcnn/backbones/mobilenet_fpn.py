@@ -19,7 +19,7 @@ from torch import nn
 
 from plugrcnn.backbones.spec import Backbone, BackboneContext
 from plugrcnn.config.ranges import ranged
-from plugrcnn.modeling.backbone import FPN, fpn_pyramid, freeze, load_imagenet_weights, norm_layer
+from plugrcnn.modeling.backbone import FPN, FrozenStages, fpn_pyramid, freeze, load_imagenet_weights, norm_layer
 
 # index in torchvision's mobilenet_v3_large().features of the last block at stride 8, 16, 32
 STAGE_ENDS = {3: 6, 4: 12, 5: 16}
@@ -41,7 +41,7 @@ def last_conv_channels(module: nn.Module) -> int:
     return [m for m in module.modules() if isinstance(m, nn.Conv2d)][-1].out_channels
 
 
-class MobileNetV3FPN(Backbone):
+class MobileNetV3FPN(FrozenStages, Backbone):
     """images (N, 3, H, W) -> [P3, P4, P5, (P6)] (or from P4), each (N, C, H/s, W/s)."""
 
     def __init__(self, options: MobileNetV3Options, ctx: BackboneContext) -> None:
@@ -55,13 +55,6 @@ class MobileNetV3FPN(Backbone):
         freeze(self.frozen)
         self.fpn = FPN([last_conv_channels(self.features[i]) for i in self.returned], ctx.fpn)
         self.pyramid = fpn_pyramid(options.first_level, len(self.returned), ctx.fpn)
-
-    def train(self, mode: bool = True) -> MobileNetV3FPN:
-        """Frozen blocks keep their norm layers in eval mode."""
-        super().train(mode)
-        for module in self.frozen:
-            module.eval()
-        return self
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         outs = []

@@ -15,7 +15,7 @@ import pluggy
 import torch
 
 from plugrcnn.backbones.spec import Backbone, BackboneContext, BackboneSpec, Pyramid
-from plugrcnn.errors import PlugrcnnError
+from plugrcnn.errors import PlugrcnnError, build_by_plugin
 from plugrcnn.plugins.manager import _check_hook_names, _dist_of, create_plugin_manager
 
 ENTRY_POINT_GROUP = "plugrcnn.backbones"
@@ -117,13 +117,7 @@ def find_backbone(name: str, where: str = "config") -> LoadedBackbone:
 def build_backbone(name: str, options: Any, ctx: BackboneContext) -> Backbone:
     """Build backbone `name` and check that it declares its pyramid."""
     spec = find_backbone(name).spec
-    try:
-        module = spec.build(options, ctx)
-    except PlugrcnnError:
-        raise
-    except Exception as exc:  # a plugin's bug or an unchecked option: one line naming the backbone
-        raise PlugrcnnError(f"backbone '{name}': building it failed ({type(exc).__name__}: {exc}); "
-                            f"check model.backbone") from exc
+    module = build_by_plugin("backbone", name, "model.backbone", spec.build, options, ctx)
     if not isinstance(module, Backbone) or not hasattr(module, "pyramid"):
         raise PlugrcnnError(f"backbone '{name}': build() returned {type(module).__name__}, not a "
                             f"plugrcnn.backbones.Backbone with its `pyramid` set")

@@ -14,7 +14,7 @@ import torchvision
 from plugrcnn.backbones.mobilenet_fpn import last_conv_channels
 from plugrcnn.backbones.spec import Backbone, BackboneContext
 from plugrcnn.config.ranges import ranged
-from plugrcnn.modeling.backbone import FPN, fpn_pyramid, freeze, load_imagenet_weights, norm_layer
+from plugrcnn.modeling.backbone import FPN, FrozenStages, fpn_pyramid, freeze, load_imagenet_weights, norm_layer
 
 REGNET_ARCHS = ("regnet_y_400mf", "regnet_y_800mf")
 STAGES = ("block1", "block2", "block3", "block4")
@@ -28,7 +28,7 @@ class RegNetOptions:
     weights: str | None = None               # local torchvision regnet_y_* ImageNet state_dict
 
 
-class RegNetFPN(Backbone):
+class RegNetFPN(FrozenStages, Backbone):
     """images (N, 3, H, W) -> [P2, P3, P4, P5, (P6)], each (N, C, H/s, W/s)."""
 
     def __init__(self, arch: str, options: RegNetOptions, ctx: BackboneContext) -> None:
@@ -42,13 +42,6 @@ class RegNetFPN(Backbone):
         freeze(self.frozen)
         self.fpn = FPN([last_conv_channels(s) for s in stages], ctx.fpn)
         self.pyramid = fpn_pyramid(2, len(STAGES), ctx.fpn)
-
-    def train(self, mode: bool = True) -> RegNetFPN:
-        """Frozen stages keep their norm layers in eval mode."""
-        super().train(mode)
-        for module in self.frozen:
-            module.eval()
-        return self
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.stem(x)

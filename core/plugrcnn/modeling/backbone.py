@@ -45,7 +45,20 @@ def norm_layer(norm: str, frozen_bn_eps: float = 1e-5) -> Callable[[int], nn.Mod
     return nn.BatchNorm2d
 
 
-class ResNetBody(nn.Module):
+class FrozenStages(nn.Module):
+    """A network whose `frozen` modules (set by `freeze`) keep their norm layers in eval mode:
+    no running-statistics updates while the rest trains."""
+
+    frozen: list[nn.Module]
+
+    def train(self, mode: bool = True) -> FrozenStages:
+        super().train(mode)
+        for module in self.frozen:
+            module.eval()
+        return self
+
+
+class ResNetBody(FrozenStages):
     """torchvision's ResNet without avgpool/fc; returns res2..res5."""
 
     def __init__(self, arch: str, cfg: ResNetOptions) -> None:
@@ -61,13 +74,6 @@ class ResNetBody(nn.Module):
             load_imagenet_weights(self, Path(cfg.weights))
         self.frozen = frozen_modules(self, cfg.freeze_at)
         freeze(self.frozen)
-
-    def train(self, mode: bool = True) -> ResNetBody:
-        """Frozen stages keep their norm layers in eval mode (no running-statistics updates)."""
-        super().train(mode)
-        for module in self.frozen:
-            module.eval()
-        return self
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -108,6 +114,7 @@ def freeze(modules: list[nn.Module]) -> None:
     for module in modules:
         for p in module.parameters():
             p.requires_grad_(False)
+
 
 
 def load_imagenet_weights(body: nn.Module, path: Path, classifier: tuple[str, ...] = ("fc.",)) -> None:

@@ -13,7 +13,7 @@ from plugrcnn.backbones.spec import BackboneContext
 from plugrcnn.config.heads import head_configs as read_head_configs
 from plugrcnn.config.schema import Config
 from plugrcnn.engine.losses import DetectorCriterion
-from plugrcnn.errors import PlugrcnnError
+from plugrcnn.errors import PlugrcnnError, build_by_plugin
 from plugrcnn.heads.base import COCO_KINDS, Head
 from plugrcnn.heads.codecs import build_target_codecs, config_dataset_info
 from plugrcnn.heads.spec import DatasetInfo, HeadContext, HeadSpec
@@ -115,13 +115,7 @@ def build_model(cfg: Config, registry: HeadRegistry | None = None,
 def _build_head(spec: HeadSpec, head_cfg: Any, ctx: HeadContext, trunks: dict, trunk_cfg: dict,
                 in_channels: int) -> Head:
     _check_spec(spec)
-    try:
-        head = spec.build(head_cfg, ctx)
-    except PlugrcnnError:
-        raise
-    except Exception as exc:  # a plugin's bug or an unchecked setting: one line naming the head
-        raise PlugrcnnError(f"head '{spec.name}': building it failed ({type(exc).__name__}: {exc}); "
-                            f"check model.heads.{spec.name}") from exc
+    head = build_by_plugin("head", spec.name, f"model.heads.{spec.name}", spec.build, head_cfg, ctx)
     _check_head(spec, head)
     # a head may read a shared trunk of the core; it is built once, for the first head that reads it
     trunk = head.roi_input.trunk
