@@ -108,11 +108,6 @@ class InferenceRuntime:
                 f.remove()
 
 
-def prepare_for_inference(model: nn.Module, precision: Precision, device: torch.device,
-                          fold: bool | None = None, channels_last: bool = True) -> InferenceRuntime:
-    return InferenceRuntime(model, precision, device, fold=fold, channels_last=channels_last)
-
-
 def _is_foldable_norm(module: nn.Module) -> bool:
     return isinstance(module, FrozenBatchNorm2d) or (
         isinstance(module, nn.BatchNorm2d) and not module.training and module.track_running_stats
