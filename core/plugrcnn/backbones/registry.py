@@ -16,7 +16,7 @@ import torch
 
 from plugrcnn.backbones.spec import Backbone, BackboneContext, BackboneSpec, Pyramid
 from plugrcnn.errors import PlugrcnnError, build_by_plugin
-from plugrcnn.plugins.manager import _check_hook_names, _dist_of, create_plugin_manager
+from plugrcnn.plugins.manager import check_hook_names, dist_of, create_plugin_manager
 
 ENTRY_POINT_GROUP = "plugrcnn.backbones"
 BUILTIN_DISTRIBUTION = "plugrcnn"
@@ -61,17 +61,17 @@ def load_backbones(names: Iterable[str] | None = None, *,
     for plugin_name, plugin in extra_plugins:
         pm.register(plugin, name=plugin_name)
         origin[plugin_name] = (plugin_name, "-")
-    _check_hook_names(pm, origin)
+    check_hook_names(pm, origin)
     return _collect(pm, origin)
 
 
 def _register_entry_point(pm: pluggy.PluginManager, name: str, eps: list[metadata.EntryPoint],
                           origin: dict[str, tuple[str, str]]) -> None:
     if len(eps) > 1:
-        dists = " and ".join(sorted(f"'{_dist_of(ep)[0]}'" for ep in eps))
+        dists = " and ".join(sorted(f"'{dist_of(ep)[0]}'" for ep in eps))
         raise PlugrcnnError(f"backbone '{name}' is provided by two distributions, {dists}; "
                             f"uninstall one of them")
-    dist, version = _dist_of(eps[0])
+    dist, version = dist_of(eps[0])
     try:
         module = eps[0].load()
     except Exception as exc:  # an installed but broken plugin: say which one

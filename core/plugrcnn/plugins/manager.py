@@ -51,7 +51,7 @@ def installed_head_entry_points() -> dict[str, list[metadata.EntryPoint]]:
     return found
 
 
-def _dist_of(ep: metadata.EntryPoint) -> tuple[str, str]:
+def dist_of(ep: metadata.EntryPoint) -> tuple[str, str]:
     dist = getattr(ep, "dist", None)
     if dist is None:
         return "<unknown distribution>", "?"
@@ -71,12 +71,12 @@ def load_heads(names: Iterable[str], *, extra_plugins: Iterable[tuple[str, Any]]
     for name in names:
         eps = available.get(name, [])
         if len(eps) > 1:
-            dists = " and ".join(sorted(f"'{_dist_of(ep)[0]}'" for ep in eps))
+            dists = " and ".join(sorted(f"'{dist_of(ep)[0]}'" for ep in eps))
             raise PlugrcnnError(
                 f"head '{name}' is provided by two distributions, {dists}; uninstall one of them")
         if not eps:
             continue  # maybe provided by an extra plugin; checked below
-        dist, version = _dist_of(eps[0])
+        dist, version = dist_of(eps[0])
         module = _load_entry_point(eps[0], name, dist)
         if pm.is_registered(module):
             continue
@@ -85,7 +85,7 @@ def load_heads(names: Iterable[str], *, extra_plugins: Iterable[tuple[str, Any]]
     for plugin_name, plugin in extra_plugins:
         pm.register(plugin, name=plugin_name)
         origin[plugin_name] = (plugin_name, "-")
-    _check_hook_names(pm, origin)
+    check_hook_names(pm, origin)
     registry = HeadRegistry(pm=pm)
     for impl in pm.hook.plugrcnn_register_heads.get_hookimpls():
         dist, version = origin.get(impl.plugin_name, (impl.plugin_name, "?"))
@@ -111,7 +111,7 @@ def _load_entry_point(ep: metadata.EntryPoint, name: str, dist: str) -> ModuleTy
             f"{type(exc).__name__}: {exc}") from exc
 
 
-def _check_hook_names(pm: pluggy.PluginManager, origin: dict[str, tuple[str, str]]) -> None:
+def check_hook_names(pm: pluggy.PluginManager, origin: dict[str, tuple[str, str]]) -> None:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -132,6 +132,6 @@ def list_installed_heads() -> list[tuple[str, str, str, str]]:
     rows = []
     for name, eps in installed_head_entry_points().items():
         for ep in eps:
-            dist, version = _dist_of(ep)
+            dist, version = dist_of(ep)
             rows.append((name, dist, version, ep.value))
     return sorted(rows)
