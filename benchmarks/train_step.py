@@ -67,8 +67,10 @@ def _plugrcnn_targets(built: Any, annotations: list[dict[str, Any]], size: int) 
 class TrainPair:
     """Both models in training mode with an SGD optimiser each, and the same batch."""
 
-    def __init__(self, model: str, size: int, seed: int = 0) -> None:
+    def __init__(self, model: str, size: int, seed: int = 0, amp: bool = False) -> None:
         arch = ARCHS[model]
+        # amp: both forwards under bfloat16 autocast (what solver.amp does on a CPU)
+        self.autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp)
         self.tv = make_torchvision_model(arch, seed=seed).train()
         self.tv.transform.min_size, self.tv.transform.max_size = (size,), size
         cfg = load_config(ROOT / "configs" / "torchvision" / f"{arch}.yaml", ["model.device=cpu"])
@@ -88,8 +90,9 @@ class TrainPair:
         """(seconds, total loss) of one step of torchvision's model."""
         torch.manual_seed(seed)
         start = time.perf_counter()
-        losses = self.tv([im.float() / 255 for im in self.images], self.tv_targets)
-        total = sum(losses.values())
+        with self.autocast():
+            losses = self.tv([im.float() / 255 for im in self.images], self.tv_targets)
+            total = sum(losses.values())
         self.tv_opt.zero_grad(set_to_none=True)
         total.backward()
         self.tv_opt.step()
@@ -99,8 +102,9 @@ class TrainPair:
         """(seconds, total loss) of one step of plugrcnn's model (forward, criterion, backward)."""
         torch.manual_seed(seed)
         start = time.perf_counter()
-        losses = self.built.criterion(self.built.model(self.batch))
-        total = weighted_sum(losses, self.weights)
+        with self.autocast():
+            losses = self.built.criterion(self.built.model(self.batch))
+            total = weighted_sum(losses, self.weights)
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         self.opt.step()

@@ -32,7 +32,7 @@ from bench_models import (STAGES, build_pair, plugrcnn_end_to_end, plugrcnn_stag
                           synthetic_image, torchvision_end_to_end, torchvision_stages)
 from parity_figures import LIMITS, compare  # noqa: E402
 
-from plugrcnn.inference.runtime import configure_threads, physical_cores  # noqa: E402
+from plugrcnn.inference.runtime import configure_threads, cpu_supports_bf16, physical_cores  # noqa: E402
 
 
 class PeakRSS:
@@ -120,7 +120,7 @@ def run_inference(args: argparse.Namespace) -> dict[str, Any]:
 def run_training(args: argparse.Namespace) -> dict[str, Any]:
     from train_step import TrainPair
 
-    pair = TrainPair(args.model, args.train_size)
+    pair = TrainPair(args.model, args.train_size, amp=args.train_amp)
     steps = {"torchvision": pair.torchvision_step, "plugrcnn": pair.plugrcnn_step}
     for step in steps.values():  # warm-up
         step(0)
@@ -132,7 +132,7 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
             times[name].append(seconds)
             losses[name].append(loss)
     tv_t, our_t = _median(times["torchvision"]), _median(times["plugrcnn"])
-    return {"images": 2, "size": args.train_size, "torchvision": tv_t, "plugrcnn": our_t,
+    return {"images": 2, "size": args.train_size, "amp": args.train_amp, "torchvision": tv_t, "plugrcnn": our_t,
             "ratio": tv_t / our_t, "runs_torchvision": times["torchvision"],
             "runs_plugrcnn": times["plugrcnn"], "losses_torchvision": losses["torchvision"],
             "losses_plugrcnn": losses["plugrcnn"]}
@@ -157,12 +157,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", type=_size, default=(800, 1066), help="HEIGHTxWIDTH of the image")
     parser.add_argument("--train-size", type=int, default=800, help="side of the 2 training images")
     parser.add_argument("--no-train", action="store_true", help="skip the training step")
+    parser.add_argument("--train-only", action="store_true", help="skip inference; time the training step")
+    parser.add_argument("--train-amp", action="store_true",
+                        help="both training steps under bfloat16 autocast (solver.amp on a CPU)")
     parser.add_argument("--fold", action=argparse.BooleanOptionalAction, default=None,
                         help="fold batch norms into convs, channels_last (default: in fast mode)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.train_only and args.no_train:
+        parser.error("--train-only and --no-train leave nothing to measure")
+    if args.train_amp and not cpu_supports_bf16():
+        parser.error("--train-amp: this CPU has no bf16 instructions (solver.amp trains in float32 here)")
     return args
 
 
@@ -174,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         "model": args.model, "mode": args.mode, "fold": args.fold, "repeats": args.repeats,
         "size": list(args.size),
         "limits": LIMITS}
-    report["inference"] = run_inference(args)
+    if not args.train_only:
+        report["inference"] = run_inference(args)
     if not args.no_train:
         report["training"] = run_training(args)
     print(format_report(report))
@@ -184,12 +192,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def format_report(report: dict[str, Any]) -> str:
-    inf = report["inference"]
     lines = [f"{report['machine']['cpu']}, {report['machine']['threads']} threads, torch "
              f"{report['machine']['torch']}; {report['model']} R-CNN R50-FPN, "
              f"{report['size'][0]}x{report['size'][1]}, plugrcnn {report['mode']} mode, "
-             f"median of {report['repeats']}",
-             f"{'stage':<14}{'torchvision':>12}{'plugrcnn':>10}{'ratio':>8}"]
+             f"median of {report['repeats']}"]
+    if "inference" in report:
+        lines += _format_inference(report["inference"])
+    if "training" in report:
+        t = report["training"]
+        precision = "bfloat16 autocast" if t["amp"] else "float32"
+        lines.append(f"training step (2 images {t['size']}x{t['size']}, forward+backward+SGD, both "
+                     f"{precision}): torchvision {t['torchvision']:.3f}s, plugrcnn {t['plugrcnn']:.3f}s, "
+                     f"ratio {t['ratio']:.2f}x")
+    return "\n".join(lines)
+
+
+def _format_inference(inf: dict[str, Any]) -> list[str]:
+    lines = [f"{'stage':<14}{'torchvision':>12}{'plugrcnn':>10}{'ratio':>8}"]
     for stage, row in inf["stages"].items():
         lines.append(f"{stage:<14}{row['torchvision']:>11.3f}s{row['plugrcnn']:>9.3f}s{row['ratio']:>7.2f}x")
     e = inf["end_to_end"]
@@ -206,12 +225,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append(f"identical: {p['identical']}; within the export-parity limits "
                  f"(box {LIMITS['box_px']} px, mask IoU {LIMITS['mask_iou']}, keypoints "
                  f"{LIMITS['keypoint_px']} px): {p['within_limits']}")
-    if "training" in report:
-        t = report["training"]
-        lines.append(f"training step (2 images {t['size']}x{t['size']}, forward+backward+SGD): "
-                     f"torchvision {t['torchvision']:.3f}s, plugrcnn {t['plugrcnn']:.3f}s, "
-                     f"ratio {t['ratio']:.2f}x")
-    return "\n".join(lines)
+    return lines
 
 
 if __name__ == "__main__":

@@ -132,11 +132,38 @@ def test_non_finite_loss_names_the_term_and_iteration_and_makes_no_update(toy, t
     _assert_same_weights(model.state_dict(), four_steps.state_dict())
 
 
-def test_amp_on_cpu_is_noted_and_ignored(toy, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="plugrcnn.engine.trainer"):
-        result = toy.make_trainer(tmp_path, toy.toy_solver(max_iter=2, amp=True)).train()
-    assert "mixed precision needs CUDA" in caplog.text
+class _AutocastRecorder(torch.nn.Module):
+    """Wraps a toy model and records, per forward, the CPU autocast dtype in force (or None)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.seen: list[torch.dtype | None] = []
+
+    def forward(self, batch):
+        on = torch.is_autocast_enabled("cpu")
+        self.seen.append(torch.get_autocast_dtype("cpu") if on else None)
+        return self.model(batch)
+
+
+def test_amp_on_a_bf16_cpu_trains_under_bfloat16_autocast(toy, tmp_path, monkeypatch):
+    monkeypatch.setattr("plugrcnn.engine.trainer.cpu_supports_bf16", lambda: True)
+    model = _AutocastRecorder(toy.ToyModel())
+    result = toy.make_trainer(tmp_path, toy.toy_solver(max_iter=2, amp=True), model).train()
     assert result["iteration"] == 2
+    assert model.seen == [torch.bfloat16, torch.bfloat16]
+    plain = _AutocastRecorder(toy.ToyModel())
+    toy.make_trainer(tmp_path / "fp32", toy.toy_solver(max_iter=2), plain).train()
+    assert plain.seen == [None, None]
+
+
+def test_amp_on_a_cpu_without_bf16_is_noted_and_trains_in_float32(toy, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("plugrcnn.engine.trainer.cpu_supports_bf16", lambda: False)
+    model = _AutocastRecorder(toy.ToyModel())
+    with caplog.at_level(logging.WARNING, logger="plugrcnn.engine.trainer"):
+        result = toy.make_trainer(tmp_path, toy.toy_solver(max_iter=2, amp=True), model).train()
+    assert "solver.amp: no fast dtype on this cpu" in caplog.text
+    assert result["iteration"] == 2 and model.seen == [None, None]
 
 
 def test_sigkilled_run_resumes_from_its_last_checkpoint(toy, tmp_path, reference_run):

@@ -22,6 +22,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("opts", nargs="*", help="config overrides key.sub=value")
 
 
+def _synthetic_data_complete(data: Path, marker: Path, synthetic: dict) -> bool:
+    """The data set of these settings is there: its marker, annotation files and every image
+    (a folder emptied since, e.g. by hand, makes the demo generate it again)."""
+    if not marker.is_file() or json.loads(marker.read_text()) != synthetic:
+        return False
+    for split, count in (("train", synthetic["num_train"]), ("val", synthetic["num_val"])):
+        if not (data / "annotations" / f"instances_{split}.json").is_file():
+            return False
+        folder = data / split
+        if not folder.is_dir() or sum(1 for _ in folder.glob("*.png")) != count:
+            return False
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     from plugrcnn.data.build import load_split
     from plugrcnn.data.synthetic import generate_synthetic_coco
@@ -43,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         f"output_dir={out}/train", *args.opts])
     synthetic = dataclasses.asdict(cfg.data.synthetic)  # checked at load like every key
     marker = data / "synthetic.json"
-    if not marker.exists() or json.loads(marker.read_text()) != synthetic:
+    if not _synthetic_data_complete(data, marker, synthetic):
         print(f"[1/4] generating the synthetic data set -> {data}")
         generate_synthetic_coco(data, progress=True, **synthetic)
         write_json_atomic(marker, synthetic)  # written last: the data set is complete

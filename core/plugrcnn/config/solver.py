@@ -27,7 +27,7 @@ class SolverConfig:
     gamma: float = ranged(0.1, ge=0, le=1)
     max_iter: int = ranged(90000, ge=1)
     clip_grad_norm: float | None = None  # max L2 norm of all gradients together; None: no clipping
-    amp: bool = False                    # float16 autocast + GradScaler; CUDA only (noted on CPU)
+    amp: bool = False                    # mixed precision: float16 autocast + GradScaler on CUDA, bfloat16 autocast on a CPU with bf16 instructions
     ims_per_batch: int = ranged(16, ge=1, le=4096)          # images per step over all processes (divisible by them)
     checkpoint_period: int = ranged(5000, ge=1)             # iterations between checkpoints (an interruption loses < this)
     keep_checkpoints: int = ranged(2, ge=1)                 # periodic checkpoints kept on disk (model_final is extra)

@@ -58,10 +58,21 @@ from plugrcnn.engine.solver import SolverConfig, build_lr_scheduler, build_optim
 from plugrcnn.engine.tensorboard import TensorBoardHook
 from plugrcnn.engine.training_sampler import build_training_loader, derive_seed
 from plugrcnn.errors import PlugrcnnError
+from plugrcnn.inference.runtime import cpu_supports_bf16
 
 __all__ = ["HookBase", "StepRecord", "Trainer", "plot_loss_curves"]
 
 logger = logging.getLogger(__name__)
+
+
+def training_autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """solver.amp's autocast dtype on `device`: float16 on CUDA (with loss scaling), bfloat16 on a
+    CPU with bf16 instructions, else None (float32)."""
+    if device.type == "cuda":
+        return torch.float16
+    if device.type == "cpu" and cpu_supports_bf16():
+        return torch.bfloat16
+    return None
 
 LossDict = Mapping[str, torch.Tensor]
 _RESUME_KEYS = ("model", "optimizer", "scheduler", "iteration", "data", "rng")
@@ -79,6 +90,7 @@ class RunState:
     scaler: torch.amp.GradScaler
     device: torch.device
     use_amp: bool
+    amp_dtype: torch.dtype = torch.float32  # autocast dtype when use_amp: float16 (CUDA), bfloat16 (CPU)
     iteration: int = 0
     data_position: int = 0
     resumed_from: str | None = None  # file name of the checkpoint loaded by `resume`
@@ -148,15 +160,18 @@ class Trainer:
         device = self._resolve_device()
         if device.type == "cuda" and device.index is not None:
             torch.cuda.set_device(device)  # CUDA RNG capture and nccl use the current device
-        use_amp = cfg.amp and device.type == "cuda"
+        amp_dtype = training_autocast_dtype(device) if cfg.amp else None
+        use_amp = amp_dtype is not None
         if cfg.amp and not use_amp:
-            logger.warning("solver.amp: mixed precision needs CUDA; training on %s in float32", device)
+            logger.warning("solver.amp: no fast dtype on this %s (a CPU needs bf16 instructions); "
+                           "training in float32", device)
         model = self.model.to(device).train()
         optimizer = build_optimizer(model, cfg)
         return RunState(model=model, trained_model=model, optimizer=optimizer,
                     scheduler=build_lr_scheduler(optimizer, cfg),
-                    scaler=torch.amp.GradScaler("cuda", enabled=use_amp), device=device,
-                    use_amp=use_amp)
+                    # bfloat16 keeps float32's exponent range: no loss scaling on the CPU
+                    scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype is torch.float16),
+                    device=device, use_amp=use_amp, amp_dtype=amp_dtype or torch.float32)
 
     def _seed_global_rngs(self, *words: int) -> None:
         seed = derive_seed(self.solver.seed, 3, get_rank(), *words)
@@ -217,7 +232,7 @@ class Trainer:
 
     def _step(self, run: RunState, batch: Any) -> tuple[LossDict, torch.Tensor]:
         cfg = self.solver
-        with torch.autocast(device_type=run.device.type, dtype=torch.float16, enabled=run.use_amp):
+        with torch.autocast(device_type=run.device.type, dtype=run.amp_dtype, enabled=run.use_amp):
             loss_dict = self.criterion(run.trained_model(batch))
             total = self.reduce_losses(loss_dict)
         self._stop_if_not_finite(loss_dict, total, run.iteration + 1)

@@ -19,9 +19,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
-from torchvision.ops import roi_align
-
 from plugrcnn.errors import PlugrcnnError
+from plugrcnn.modeling.roi_align import roi_align
 
 
 def assign_boxes_to_levels(
