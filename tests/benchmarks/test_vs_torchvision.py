@@ -52,3 +52,36 @@ def test_size_argument_is_checked(bench, capsys: pytest.CaptureFixture) -> None:
         bench.parse_args(["--size", "800by1066"])
     assert exit_info.value.code == 2
     assert "--size: expected HEIGHTxWIDTH" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_training_only_under_bf16_autocast(bench, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from plugrcnn.inference.runtime import cpu_supports_bf16
+
+    if not cpu_supports_bf16():
+        pytest.skip("this CPU has no bf16 instructions (--train-amp refuses to run)")
+    out = tmp_path / "bench.json"
+    assert bench.main(["--train-only", "--train-amp", "--train-size", "96", "--repeats", "1",
+                       "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert "inference" not in report and report["training"]["amp"] is True
+    losses = report["training"]["losses_plugrcnn"] + report["training"]["losses_torchvision"]
+    assert all(0 < loss < 100 for loss in losses)
+    assert "both bfloat16 autocast" in capsys.readouterr().out
+
+
+def test_conflicting_training_flags_are_refused(bench, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(["--train-only", "--no-train"])
+    assert exit_info.value.code == 2
+    assert "leave nothing to measure" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_exact_ceiling_profiles_torchvision_matrix_work() -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    import exact_ceiling
+
+    r = exact_ceiling.measure("mask", 96, 128, repeats=1)
+    assert r["aten::mkldnn_convolution"] > 0 or r.get("aten::_slow_conv2d_forward", 0) > 0
+    assert 0 < r["matrix"] < r["total"]  # convs are not the only work: the ceiling is above 1

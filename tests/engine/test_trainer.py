@@ -217,3 +217,4 @@ def test_metrics_writer_drops_a_half_written_last_line(tmp_path):
     writer.close()
     assert metrics.read_text().splitlines() == ['{"iteration": 2, "loss_a": 1.0}',
                                                 '{"iteration": 4, "loss_a": 0.5}']
+

@@ -10,7 +10,8 @@ plugrcnn; what is exported here is kept stable. See docs/writing-a-head.md.
   (built by `HeadSpec.target_codec` from the head's config and the `DatasetInfo`), and
   the geometric ops a codec moves its targets with (`ResizeOp`, `HFlipOp`, `transform_boxes`,
   `transform_points`, `transform_polygons`, `transform_rle`, `transform_masks`);
-- helpers heads share: `BoxCoder`, `class_color`, `draw_boxes_on_tensor` and
+- helpers heads share: `BoxCoder`, `class_color`, `in_float32` (a head's output layer in
+  float32 under mixed precision), `draw_boxes_on_tensor` and
   `draw_keypoints_on_tensor` (drawing on the image's device, the GPU included);
 - weights: `ConvertedWeights` (what ``plugrcnn_convert_weights`` returns: keys + the source
   keys used);
@@ -33,6 +34,7 @@ from plugrcnn.data.transforms import (
 from plugrcnn.errors import PlugrcnnError
 from plugrcnn.heads.base import COCO_KINDS, Check, Head
 from plugrcnn.heads.colors import class_color
+from plugrcnn.heads.precision import in_float32
 from plugrcnn.heads.rows import PredictContext, RoIRows
 from plugrcnn.heads.spec import DatasetInfo, HeadContext, HeadSpec, RoIInput
 from plugrcnn.heads.targets import ImageTargets, TargetCodec
@@ -44,6 +46,6 @@ from plugrcnn.plugins.hookspecs import hookimpl
 __all__ = [
     "COCO_KINDS", "BoxCoder", "Check", "ConvertedWeights", "DatasetInfo", "HFlipOp", "Head", "HeadContext", "HeadSpec", "ImageTargets",
     "PlugrcnnError", "PredictContext", "ResizeOp", "RoIInput", "RoIRows", "SampledRoIs",
-    "TargetCodec", "class_color", "draw_boxes_on_tensor", "draw_keypoints_on_tensor", "hookimpl", "ranged", "transform_boxes", "transform_masks",
+    "TargetCodec", "class_color", "draw_boxes_on_tensor", "draw_keypoints_on_tensor", "hookimpl", "in_float32", "ranged", "transform_boxes", "transform_masks",
     "transform_points", "transform_polygons", "transform_rle",
 ]

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image, remove_small_boxes
 
 from plugrcnn.errors import PlugrcnnError
+from plugrcnn.heads.precision import in_float32
 from plugrcnn.modeling.anchors import AnchorGenerator
 from plugrcnn.modeling.box_coder import BoxCoder
 from plugrcnn.modeling.matcher import Matcher
@@ -54,8 +55,8 @@ class RPNHead(nn.Module):
             hidden = feature
             for conv in self.conv:
                 hidden = F.relu(conv(hidden))
-            objectness.append(self.objectness_logits(hidden))
-            deltas.append(self.anchor_deltas(hidden))
+            objectness.append(in_float32(self.objectness_logits, hidden))
+            deltas.append(in_float32(self.anchor_deltas, hidden))
         return objectness, deltas
 
 

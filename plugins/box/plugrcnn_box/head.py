@@ -23,6 +23,7 @@ from plugrcnn.heads import (
     RoIRows,
     class_color,
     draw_boxes_on_tensor,
+    in_float32,
     ranged,
 )
 
@@ -51,7 +52,7 @@ class BoxHead(Head):
         nn.init.zeros_(self.bbox_pred.bias)
 
     def forward(self, x: torch.Tensor, rows: RoIRows) -> dict[str, torch.Tensor]:
-        return {"box_deltas": self.bbox_pred(x)}  # (R, D) -> (R, (C+1)*4)
+        return {"box_deltas": in_float32(self.bbox_pred, x)}  # (R, D) -> (R, (C+1)*4)
 
     def loss(self, outputs: dict[str, torch.Tensor], rois: list[Any],
              targets: list[ImageTargets]) -> dict[str, torch.Tensor]:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugrcnn.heads import Head, HeadContext, ImageTargets, RoIInput, RoIRows
+from plugrcnn.heads import Head, HeadContext, ImageTargets, RoIInput, RoIRows, in_float32
 
 
 @dataclass
@@ -31,7 +31,7 @@ class ClassHead(Head):
         nn.init.zeros_(self.cls_score.bias)
 
     def forward(self, x: torch.Tensor, rows: RoIRows) -> dict[str, torch.Tensor]:
-        return {"class_logits": self.cls_score(x)}  # (R, D) -> (R, C+1)
+        return {"class_logits": in_float32(self.cls_score, x)}  # (R, D) -> (R, C+1)
 
     def loss(self, outputs: dict[str, torch.Tensor], rois: list[Any],
              targets: list[ImageTargets]) -> dict[str, torch.Tensor]:

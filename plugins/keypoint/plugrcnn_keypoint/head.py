@@ -24,6 +24,7 @@ from plugrcnn.heads import (
     RoIInput,
     RoIRows,
     draw_keypoints_on_tensor,
+    in_float32,
 )
 from plugrcnn_keypoint.config import KeypointHeadConfig, resolve_layout
 from plugrcnn_keypoint.decode import heatmaps_to_keypoints, pixels_per_cell
@@ -73,7 +74,7 @@ class KeypointHead(Head):
     def forward(self, x: torch.Tensor, rows: RoIRows) -> dict[str, torch.Tensor]:
         for conv in self.convs:
             x = F.relu(conv(x))
-        x = self.score_lowres(x)  # (R, C, P, P) -> (R, K, 2P, 2P)
+        x = in_float32(self.score_lowres, x)  # (R, C, P, P) -> (R, K, 2P, 2P)
         if self.cfg.up_scale != 1:
             x = F.interpolate(x, scale_factor=float(self.cfg.up_scale), mode="bilinear",
                               align_corners=False, recompute_scale_factor=False)

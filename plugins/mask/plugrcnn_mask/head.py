@@ -32,6 +32,7 @@ from plugrcnn.heads import (
     RoIInput,
     RoIRows,
     class_color,
+    in_float32,
     ranged,
 )
 from plugrcnn_mask.loss import build_roi_mask_targets, class_channel_loss, select_class_channel
@@ -84,7 +85,7 @@ class MaskHead(Head):
         for conv in self.convs:
             x = F.relu(conv(x))                   # (R, 256, S, S)
         x = F.relu(self.deconv(x))                # (R, 256, S, S) -> (R, 256, M, M)
-        logits = self.predictor(x)                # (R, C+1, M, M)
+        logits = in_float32(self.predictor, x)    # (R, C+1, M, M)
         classes = rows.classes if rows.classes is not None else torch.zeros_like(logits[:, 0, 0, 0], dtype=torch.int64)
         return {"mask_logits": logits, "mask_class_logits": select_class_channel(logits, classes)}
 
