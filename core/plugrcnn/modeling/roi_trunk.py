@@ -45,10 +45,10 @@ class FCTrunk(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv in self.convs:
-            x = torch.relu(conv(x))
+            x = torch.relu_(conv(x))
         x = x.flatten(1)  # (R, C, S, S) -> (R, C*S*S)
         for fc in self.fcs:
-            x = torch.relu(fc(x))
+            x = torch.relu_(fc(x))
         return x
 
 

@@ -54,7 +54,7 @@ class RPNHead(nn.Module):
         for feature in features:
             hidden = feature
             for conv in self.conv:
-                hidden = F.relu(conv(hidden))
+                hidden = F.relu(conv(hidden), inplace=True)  # a conv output: nothing else reads it
             objectness.append(in_float32(self.objectness_logits, hidden))
             deltas.append(in_float32(self.anchor_deltas, hidden))
         return objectness, deltas

@@ -73,7 +73,7 @@ class KeypointHead(Head):
 
     def forward(self, x: torch.Tensor, rows: RoIRows) -> dict[str, torch.Tensor]:
         for conv in self.convs:
-            x = F.relu(conv(x))
+            x = F.relu(conv(x), inplace=True)
         x = in_float32(self.score_lowres, x)  # (R, C, P, P) -> (R, K, 2P, 2P)
         if self.cfg.up_scale != 1:
             x = F.interpolate(x, scale_factor=float(self.cfg.up_scale), mode="bilinear",

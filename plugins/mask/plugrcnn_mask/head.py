@@ -83,8 +83,8 @@ class MaskHead(Head):
 
     def forward(self, x: torch.Tensor, rows: RoIRows) -> dict[str, torch.Tensor]:
         for conv in self.convs:
-            x = F.relu(conv(x))                   # (R, 256, S, S)
-        x = F.relu(self.deconv(x))                # (R, 256, S, S) -> (R, 256, M, M)
+            x = F.relu(conv(x), inplace=True)     # (R, 256, S, S)
+        x = F.relu(self.deconv(x), inplace=True) # (R, 256, S, S) -> (R, 256, M, M)
         logits = in_float32(self.predictor, x)    # (R, C+1, M, M)
         classes = rows.classes if rows.classes is not None else torch.zeros_like(logits[:, 0, 0, 0], dtype=torch.int64)
         return {"mask_logits": logits, "mask_class_logits": select_class_channel(logits, classes)}
