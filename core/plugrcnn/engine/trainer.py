@@ -74,6 +74,7 @@ def training_autocast_dtype(device: torch.device) -> torch.dtype | None:
         return torch.bfloat16
     return None
 
+
 LossDict = Mapping[str, torch.Tensor]
 _RESUME_KEYS = ("model", "optimizer", "scheduler", "iteration", "data", "rng")
 
