@@ -8,9 +8,13 @@ can be made cheaper. So if those kernels take K seconds of torchvision's T, exac
 most T / K times torchvision's speed, even if everything else took no time at all.
 
     python benchmarks/exact_ceiling.py [--model mask|keypoint] [--size 800x1066] [--repeats 3]
+        [--train [--train-size 800]]
 
 profiles torchvision's model on the benchmark's image (torch.profiler, self CPU time per op,
 summed over `--repeats` predictions after a warm-up) and prints K, T and the ceiling T / K.
+`--train` does the same for the benchmark's float32 training step (2 images, forward +
+backward + SGD), where K also counts the convolutions' backward: the most a float32 training
+step can gain while it runs the same convolutions.
 """
 from __future__ import annotations
 
@@ -26,9 +30,28 @@ from tv_fixtures import make_torchvision_model
 from plugrcnn.inference.runtime import configure_threads, physical_cores
 
 # the kernels whose fp32 rounding an identical output pins (self time: the kernel, not wrappers)
-MATRIX_OPS = ("aten::mkldnn_convolution", "aten::_slow_conv2d_forward", "aten::thnn_conv2d",
+MATRIX_OPS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::_slow_conv2d_forward", "aten::thnn_conv2d",
               "aten::_convolution_depthwise2d", "aten::addmm", "aten::mm", "aten::bmm",
               "aten::_mkldnn_transpose", "aten::slow_conv_transpose2d", "aten::_mkldnn_conv_transpose")
+
+
+def _sum(events: object, repeats: int, wall: float) -> dict[str, float]:
+    total = sum(e.self_cpu_time_total for e in events) / 1e6 / repeats
+    matrix = {e.key: e.self_cpu_time_total / 1e6 / repeats for e in events if e.key in MATRIX_OPS}
+    return {"total": total, "wall": wall, "matrix": sum(matrix.values()), **matrix}
+
+
+def measure_training(model: str, size: int, repeats: int) -> dict[str, float]:
+    """The same figures for torchvision's float32 training step of the side-by-side benchmark."""
+    from train_step import TrainPair
+
+    pair = TrainPair(model, size)
+    pair.torchvision_step(0)  # warm-up
+    start = time.perf_counter()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for rep in range(repeats):
+            pair.torchvision_step(rep + 1)
+    return _sum(prof.key_averages(), repeats, (time.perf_counter() - start) / repeats)
 
 
 def measure(model: str, height: int, width: int, repeats: int) -> dict[str, float]:
@@ -42,10 +65,7 @@ def measure(model: str, height: int, width: int, repeats: int) -> dict[str, floa
             for _ in range(repeats):
                 tv([image])
         wall = (time.perf_counter() - start) / repeats
-    events = prof.key_averages()
-    total = sum(e.self_cpu_time_total for e in events) / 1e6 / repeats
-    matrix = {e.key: e.self_cpu_time_total / 1e6 / repeats for e in events if e.key in MATRIX_OPS}
-    return {"total": total, "wall": wall, "matrix": sum(matrix.values()), **matrix}
+    return _sum(prof.key_averages(), repeats, wall)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,23 +74,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="800x1066", help="HEIGHTxWIDTH")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="default: the physical cores")
+    parser.add_argument("--train", action="store_true", help="profile the float32 training step instead")
+    parser.add_argument("--train-size", type=int, default=800, help="side of the 2 training images")
     args = parser.parse_args(argv)
     try:
         height, width = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         parser.error(f"--size: expected HEIGHTxWIDTH such as 800x1066, got {args.size!r}")
-    if min(height, width) < 64 or args.repeats < 1:
-        parser.error("--size must be at least 64x64 and --repeats at least 1")
+    if min(height, width, args.train_size) < 64 or args.repeats < 1:
+        parser.error("--size and --train-size must be at least 64 and --repeats at least 1")
     threads = configure_threads(args.threads or physical_cores())
-    r = measure(args.model, height, width, args.repeats)
-    print(f"torchvision {ARCHS[args.model]} {height}x{width}, {threads} threads, "
-          f"per prediction (profiled, mean of {args.repeats}):")
+    if args.train:
+        r = measure_training(args.model, args.train_size, args.repeats)
+        what = f"training step (2 images {args.train_size}x{args.train_size}, float32)"
+    else:
+        r = measure(args.model, height, width, args.repeats)
+        what = f"{height}x{width} prediction"
+    print(f"torchvision {ARCHS[args.model]} {what}, {threads} threads "
+          f"(profiled, mean of {args.repeats}):")
     for key in MATRIX_OPS:
         if key in r:
             print(f"  {key:<32}{r[key]:8.3f} s")
     print(f"convolutions + matrix products {r['matrix']:.3f} s of {r['total']:.3f} s op time "
           f"({100 * r['matrix'] / r['total']:.0f}%); wall {r['wall']:.3f} s")
-    print(f"ceiling of a bit-identical exact mode: {r['total'] / r['matrix']:.2f}x torchvision")
+    kind = "a float32 training step on the same convolutions" if args.train else "a bit-identical exact mode"
+    print(f"ceiling of {kind}: {r['total'] / r['matrix']:.2f}x torchvision")
     return 0
 
 

@@ -85,3 +85,13 @@ def test_exact_ceiling_profiles_torchvision_matrix_work() -> None:
     r = exact_ceiling.measure("mask", 96, 128, repeats=1)
     assert r["aten::mkldnn_convolution"] > 0 or r.get("aten::_slow_conv2d_forward", 0) > 0
     assert 0 < r["matrix"] < r["total"]  # convs are not the only work: the ceiling is above 1
+
+
+@pytest.mark.slow
+def test_training_ceiling_counts_the_convolutions_backward() -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    import exact_ceiling
+
+    r = exact_ceiling.measure_training("mask", 96, repeats=1)
+    assert r["aten::convolution_backward"] > 0 and r["aten::mkldnn_convolution"] > 0
+    assert 0 < r["matrix"] < r["total"]
