@@ -144,6 +144,20 @@ def search_cells(padded: torch.Tensor, roi: torch.Tensor, cells: torch.Tensor, r
     return best, first // width, first % width
 
 
+def best_cells(bounds: torch.Tensor, k: int) -> torch.Tensor:
+    """(N, k) indices of each row's k largest bounds, largest first, equal bounds in index order:
+    the first k of a stable descending sort, found with a top-k instead of sorting every cell."""
+    if bool(torch.isnan(bounds).any()):  # NaN compares unequal to itself: sort them as aten does
+        return torch.sort(bounds, dim=1, descending=True, stable=True).indices[:, :k]
+    kth = bounds.topk(k, dim=1).values[:, -1:]          # each row's k-th largest bound
+    above = bounds > kth                                 # fewer than k per row
+    tied = bounds == kth
+    chosen = above | (tied & (tied.cumsum(1) <= k - above.sum(1, keepdim=True)))
+    index = chosen.nonzero()[:, 1].view(-1, k)           # exactly k per row, in index order
+    order = torch.sort(bounds.gather(1, index), dim=1, descending=True, stable=True).indices
+    return index.gather(1, order)
+
+
 def heatmaps_to_keypoints(maps: torch.Tensor, boxes: torch.Tensor, *, num_pixels: int | None = None,
                           num_candidates: int = 8, max_candidates: int = 256) -> torch.Tensor:
     """maps (R, K, S, S) logits, boxes (R, 4) XYXY -> (R, K, 3) [x, y, score] in image pixels.
@@ -177,10 +191,10 @@ def _decode(maps: torch.Tensor, boxes: torch.Tensor, num_pixels: int | None, num
     roi = torch.arange(num_rois, device=maps.device).repeat_interleave(num_kp)
     first = min(num_candidates, bounds.shape[1])
     if exact:  # best bound first; equal bounds in row-major cell order (exact ties: first pixel)
-        ranked = torch.sort(bounds, dim=1, descending=True, stable=True).indices
+        ranked = best_cells(bounds, first)
     else:  # static shapes for tracing and export
         ranked = bounds.topk(first, dim=1).indices
-    score, oy, ox = search_cells(padded, roi, ranked[:, :first], rows, cols)
+    score, oy, ox = search_cells(padded, roi, ranked, rows, cols)
     if exact:
         slack = 1e-5 * (maps.abs().flatten(0, 1).flatten(1).amax(1) + 1)  # bound vs value rounding
         unseen = (bounds >= (score - slack)[:, None]).sum(1)  # cells that may beat the best so far
@@ -188,7 +202,7 @@ def _decode(maps: torch.Tensor, boxes: torch.Tensor, num_pixels: int | None, num
         if again.numel() > 0:
             count = min(int(unseen[again].max()), max_candidates, bounds.shape[1])
             score[again], oy[again], ox[again] = search_cells(
-                padded[again], roi[again], ranked[again, :count], rows, cols)
+                padded[again], roi[again], best_cells(bounds[again], count), rows, cols)
     # (R*K,) -> (R, K)
     score, oy, ox = score.view(num_rois, num_kp), oy.view(num_rois, num_kp), ox.view(num_rois, num_kp)
     x = (ox.float() + 0.5) * (widths / cols.size)[:, None] + boxes[:, 0, None]
