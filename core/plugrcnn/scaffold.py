@@ -81,7 +81,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugrcnn.heads import Head, HeadContext, ImageTargets, PredictContext, RoIInput, RoIRows
+from plugrcnn.heads import Head, HeadContext, ImageTargets, PredictContext, RoIInput, RoIRows, in_float32
 
 CONSUMES = {consumes!r}  # outputs of required heads this head reads ("<head>.<key>")
 
@@ -106,7 +106,8 @@ class {cls}(Head):
         h = F.relu(self.conv(x)).mean(dim=(2, 3))                    # (R, C, S, S) -> (R, hidden)
         # each consumed output, averaged per row: (R, ...) -> (R, 1); no gradient into that head
         extra = [rows.consumed[ref].detach().flatten(1).float().mean(1, keepdim=True) for ref in CONSUMES]
-        return {{"log_ratio": self.fc(torch.cat([h, *extra], dim=1))[:, 0]}}  # (R,)
+        # the output layer in float32 under mixed precision (solver.amp, fast mode)
+        return {{"log_ratio": in_float32(self.fc, torch.cat([h, *extra], dim=1))[:, 0]}}  # (R,)
 
     def loss(self, outputs: dict[str, torch.Tensor], rois: list[Any],
              targets: list[ImageTargets]) -> dict[str, torch.Tensor]:

@@ -35,6 +35,7 @@ from plugrcnn.heads import (
     PredictContext,
     RoIInput,
     RoIRows,
+    in_float32,
     ranged,
 )
 from plugrcnn_mask import build_roi_mask_targets
@@ -91,7 +92,7 @@ class MaskIoUHead(Head):
         for conv in self.convs:
             h = F.relu(conv(h))                                         # (R, D, S/2, S/2) at the end
         h = F.relu(self.fc2(F.relu(self.fc1(h.flatten(1)))))
-        per_class = self.iou(h)                                         # (R, K+1)
+        per_class = in_float32(self.iou, h)                             # (R, K+1)
         classes = rows.classes if rows.classes is not None else torch.zeros_like(per_class[:, 0], dtype=torch.int64)
         iou = per_class.gather(1, classes.to(torch.int64)[:, None])[:, 0]  # (R,)
         return {"mask_iou": iou, "mask_probs": mask}
