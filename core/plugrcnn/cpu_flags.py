@@ -12,3 +12,11 @@ from __future__ import annotations
 import torch
 
 torch.set_flush_denormal(True)
+
+
+def cpu_supports_bf16() -> bool:
+    """bf16 matrix instructions (AVX512-BF16 or AMX): bf16 convs then beat fp32 on the CPU.
+
+    Here, not in `inference.runtime`, so that the Trainer asks it without importing torchvision
+    (a torchrun process of a model of your own then loads no torchvision extension)."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())

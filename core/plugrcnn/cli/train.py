@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from plugrcnn.engine.distributed import shutdown_distributed
     from plugrcnn.engine.training import train_from_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -27,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
         cfg = replace(cfg, output_dir=str(args.output_dir))
     prepare_output_dir(Path(cfg.output_dir))  # a file in the way or no permission: fail now
     result = train_from_config(cfg, resume=args.resume)
+    # under torchrun, leave the process group once every rank is done (only after success: a
+    # failed rank exits with its error instead of waiting at a barrier the others never reach)
+    shutdown_distributed()
     out = Path(cfg.output_dir)
     print(f"trained to iteration {result.get('iteration')} -> {out}: {out / 'model_final.pth'}, "
           f"config.yaml, metrics.jsonl, loss_curves.png")

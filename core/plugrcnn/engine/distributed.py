@@ -61,6 +61,9 @@ def setup_distributed() -> None:
 
 def shutdown_distributed() -> None:
     if is_distributed():
+        # every rank past its last collective before any tears its process group down: a rank
+        # that exits while another still talks to it can abort in gloo's threads at exit
+        dist.barrier()
         dist.destroy_process_group()
 
 

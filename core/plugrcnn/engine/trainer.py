@@ -58,7 +58,7 @@ from plugrcnn.engine.solver import SolverConfig, build_lr_scheduler, build_optim
 from plugrcnn.engine.tensorboard import TensorBoardHook
 from plugrcnn.engine.training_sampler import build_training_loader, derive_seed
 from plugrcnn.errors import PlugrcnnError
-from plugrcnn.inference.runtime import cpu_supports_bf16
+from plugrcnn.cpu_flags import cpu_supports_bf16
 
 __all__ = ["HookBase", "StepRecord", "Trainer", "plot_loss_curves"]
 

@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torchvision.ops import FrozenBatchNorm2d
 
+from plugrcnn.cpu_flags import cpu_supports_bf16
+
 Precision = Literal["exact", "fast"]
 PRECISIONS = ("exact", "fast")
 
@@ -46,11 +48,6 @@ def configure_threads(threads: int) -> int:
     """Intra-op threads for torch; returns the number set."""
     torch.set_num_threads(max(1, int(threads)))
     return torch.get_num_threads()
-
-
-def cpu_supports_bf16() -> bool:
-    """bf16 matrix instructions (AVX512-BF16 or AMX): bf16 convs then beat fp32 on the CPU."""
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
