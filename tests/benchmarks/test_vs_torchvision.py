@@ -47,11 +47,15 @@ def test_benchmark_json_has_every_figure_and_exact_mode_is_identical(bench, tmp_
     assert "end to end" in printed and "identical: True" in printed and "training step" in printed
 
 
-def test_size_argument_is_checked(bench, capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize("argv,message", [
+    (["--size", "800by1066"], "--size: expected HEIGHTxWIDTH"),
+    (["--train-only", "--no-train"], "leave nothing to measure"),
+])
+def test_bad_arguments_are_refused(bench, capsys: pytest.CaptureFixture, argv: list[str], message: str) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        bench.parse_args(["--size", "800by1066"])
+        bench.parse_args(argv)
     assert exit_info.value.code == 2
-    assert "--size: expected HEIGHTxWIDTH" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -70,28 +74,22 @@ def test_training_only_under_bf16_autocast(bench, tmp_path: Path, capsys: pytest
     assert "both bfloat16 autocast" in capsys.readouterr().out
 
 
-def test_conflicting_training_flags_are_refused(bench, capsys: pytest.CaptureFixture) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        bench.parse_args(["--train-only", "--no-train"])
-    assert exit_info.value.code == 2
-    assert "leave nothing to measure" in capsys.readouterr().err
+@pytest.fixture(scope="module")
+def ceiling():
+    sys.path.insert(0, str(BENCHMARKS))
+    import exact_ceiling
+    return exact_ceiling
 
 
 @pytest.mark.slow
-def test_exact_ceiling_profiles_torchvision_matrix_work() -> None:
-    sys.path.insert(0, str(BENCHMARKS))
-    import exact_ceiling
-
-    r = exact_ceiling.measure("mask", 96, 128, repeats=1)
+def test_exact_ceiling_profiles_torchvision_matrix_work(ceiling) -> None:
+    r = ceiling.measure("mask", 96, 128, repeats=1)
     assert r["aten::mkldnn_convolution"] > 0 or r.get("aten::_slow_conv2d_forward", 0) > 0
     assert 0 < r["matrix"] < r["total"]  # convs are not the only work: the ceiling is above 1
 
 
 @pytest.mark.slow
-def test_training_ceiling_counts_the_convolutions_backward() -> None:
-    sys.path.insert(0, str(BENCHMARKS))
-    import exact_ceiling
-
-    r = exact_ceiling.measure_training("mask", 96, repeats=1)
+def test_training_ceiling_counts_the_convolutions_backward(ceiling) -> None:
+    r = ceiling.measure_training("mask", 96, repeats=1)
     assert r["aten::convolution_backward"] > 0 and r["aten::mkldnn_convolution"] > 0
     assert 0 < r["matrix"] < r["total"]

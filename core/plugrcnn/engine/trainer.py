@@ -90,11 +90,14 @@ class RunState:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
     device: torch.device
-    use_amp: bool
-    amp_dtype: torch.dtype = torch.float32  # autocast dtype when use_amp: float16 (CUDA), bfloat16 (CPU)
+    amp_dtype: torch.dtype | None  # solver.amp's autocast dtype (float16 on CUDA, bfloat16 on a CPU); None: float32
     iteration: int = 0
     data_position: int = 0
     resumed_from: str | None = None  # file name of the checkpoint loaded by `resume`
+
+    @property
+    def use_amp(self) -> bool:
+        return self.amp_dtype is not None
 
 
 @dataclasses.dataclass
@@ -162,8 +165,7 @@ class Trainer:
         if device.type == "cuda" and device.index is not None:
             torch.cuda.set_device(device)  # CUDA RNG capture and nccl use the current device
         amp_dtype = training_autocast_dtype(device) if cfg.amp else None
-        use_amp = amp_dtype is not None
-        if cfg.amp and not use_amp:
+        if cfg.amp and amp_dtype is None:
             logger.warning("solver.amp: no fast dtype on this %s (a CPU needs bf16 instructions); "
                            "training in float32", device)
         model = self.model.to(device).train()
@@ -172,7 +174,7 @@ class Trainer:
                     scheduler=build_lr_scheduler(optimizer, cfg),
                     # bfloat16 keeps float32's exponent range: no loss scaling on the CPU
                     scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype is torch.float16),
-                    device=device, use_amp=use_amp, amp_dtype=amp_dtype or torch.float32)
+                    device=device, amp_dtype=amp_dtype)
 
     def _seed_global_rngs(self, *words: int) -> None:
         seed = derive_seed(self.solver.seed, 3, get_rank(), *words)

@@ -2,8 +2,8 @@
 
 Under `solver.amp` (bf16 / fp16 autocast in training) and fast-mode inference, convs and
 linears run in the low precision. A head's last layer makes what the loss and the decoding
-read with sub-pixel care (box deltas, mask and keypoint logits); bf16 keeps 8 bits of mantissa
-there. `in_float32(layer, x)` runs that one layer in float32 (autocast off, input cast up), which
+read with sub-pixel care (regression deltas, logits of classes or of heatmaps); bf16 keeps 8
+bits of mantissa there. `in_float32(layer, x)` runs that one layer in float32 (autocast off, input cast up), which
 costs little: output layers are a small share of a head's work. Without autocast it is a plain
 call, so exported graphs and exact mode are unchanged.
 """
